@@ -1,1 +1,8 @@
-//! placeholder
+//! runnel-runtime: tasks, operators, formats and topic I/O.
+//!
+//! [`Engine`] is the in-process executor: it runs statements against a catalog and a topic
+//! store (the deterministic in-memory log, or Kafka), and drives persistent queries.
+
+pub mod engine;
+
+pub use engine::{ColumnRole, Engine, EngineError, ErrorKind, SourceColumn, SourceDescription, TopicRecord, WindowInfo, WindowType};
