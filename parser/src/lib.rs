@@ -2,24 +2,51 @@
 //!
 //! Entry points: [`parse_statements`] for scripts, [`parse_statement`] for exactly one,
 //! [`parse_expr`] for a lone expression, [`substitute_variables`] for `${var}`.
+//!
+//! Layout: [`script`] cuts a script into statements, [`statement`]/[`query`] are the
+//! recursive-descent statement parser (over [`cursor`]), which hands expressions to sqlparser
+//! driven by our [`KsqlDialect`] ([`dialect`]); [`types`] parses ksql types; [`display`] writes
+//! the AST back out; [`variables`] does `${name}` substitution.
 
 pub mod ast;
+mod cursor;
+pub mod dialect;
+pub mod display;
+mod error;
+mod names;
+mod query;
+mod script;
+mod statement;
+pub mod types;
+mod variables;
 
-use std::collections::HashMap;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Token;
 
 pub use ast::*;
+pub use dialect::KsqlDialect;
+pub use display::{render_expr, render_select_item};
+pub use error::ParseError;
+pub use types::{sql_type_from_data_type, sql_type_to_data_type};
+pub use variables::substitute_variables;
 
-/// A syntax error, with where it happened.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("line {}:{}: Syntax Error\n{message}", location.line, location.column)]
-pub struct ParseError {
-    pub message: String,
-    pub location: Location,
-}
+use cursor::Cursor;
+
+/// How deeply sqlparser may nest expressions before giving up (bounds stack use).
+const RECURSION_LIMIT: usize = 64;
 
 /// Parses a script of `;`-separated statements (comments allowed).
-pub fn parse_statements(_sql: &str) -> Result<Vec<ParsedStatement>, ParseError> {
-    Err(ParseError { message: "parser not implemented yet".into(), location: Location::default() })
+pub fn parse_statements(sql: &str) -> Result<Vec<ParsedStatement>, ParseError> {
+    script::split_statements(sql)?
+        .into_iter()
+        .map(|piece| {
+            let parser = Parser::new(&KsqlDialect)
+                .with_recursion_limit(RECURSION_LIMIT)
+                .with_tokens_with_locations(piece.tokens);
+            let statement = Cursor::new(parser, piece.end).statement()?;
+            Ok(ParsedStatement { statement, text: piece.text, start: piece.start })
+        })
+        .collect()
 }
 
 /// Parses exactly one statement (a trailing `;` is optional).
@@ -27,16 +54,31 @@ pub fn parse_statement(sql: &str) -> Result<Statement, ParseError> {
     let mut all = parse_statements(sql)?;
     match all.len() {
         1 => Ok(all.remove(0).statement),
-        n => Err(ParseError { message: format!("expected one statement, found {n}"), location: Location { line: 1, column: 1 } }),
+        0 => Err(ParseError::new("expected one statement, found none", Location { line: 1, column: 1 })),
+        _ => Err(ParseError::new(
+            format!("expected one statement, found {}", all.len()),
+            all[1].start,
+        )),
     }
 }
 
 /// Parses one ksql expression.
-pub fn parse_expr(_sql: &str) -> Result<Expr, ParseError> {
-    Err(ParseError { message: "parser not implemented yet".into(), location: Location::default() })
-}
-
-/// Replaces `${name}` with the variable's value.
-pub fn substitute_variables(sql: &str, _vars: &HashMap<String, String>) -> Result<String, ParseError> {
-    Ok(sql.to_string())
+pub fn parse_expr(sql: &str) -> Result<Expr, ParseError> {
+    let mut pieces = script::split_statements(sql)?;
+    if pieces.len() != 1 {
+        return Err(ParseError::new(
+            "expected one expression",
+            pieces.get(1).map_or(Location { line: 1, column: 1 }, |p| p.start),
+        ));
+    }
+    let piece = pieces.remove(0);
+    let parser = Parser::new(&KsqlDialect)
+        .with_recursion_limit(RECURSION_LIMIT)
+        .with_tokens_with_locations(piece.tokens);
+    let mut cursor = Cursor::new(parser, piece.end);
+    let expr = cursor.expr()?;
+    match cursor.peek().token {
+        Token::EOF => Ok(expr),
+        _ => Err(cursor.expected("end of expression")),
+    }
 }
