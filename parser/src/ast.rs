@@ -178,6 +178,9 @@ pub struct Query {
     pub having: Option<Expr>,
     pub emit: Option<EmitKind>,
     pub limit: Option<u64>,
+    /// A `LIMIT` literal that is not a non-negative integer (`-1`, `2.5`), kept as written so
+    /// the planner can reject it with ksql's message; `limit` is then `None`.
+    pub invalid_limit: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

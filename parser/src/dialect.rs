@@ -45,6 +45,11 @@ impl Dialect for KsqlDialect {
         true
     }
 
+    /// ksql's DIGIT_IDENTIFIER: `1R` is an identifier.
+    fn supports_numeric_prefix(&self) -> bool {
+        true
+    }
+
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
         let (word, next) = match &parser.peek_token_ref().token {
             Token::Word(w) => (w.clone(), parser.peek_nth_token_ref(1).token.clone()),
@@ -159,11 +164,13 @@ fn parse_identifier_chain(parser: &mut Parser) -> Expr {
 /// `NAME(arg, name := arg, *)` as a plain function call.
 fn parse_function_call(parser: &mut Parser) -> Result<Expr, ParserError> {
     let name = expect_word(parser, "a function name")?;
+    // MAP keys are expressions (`MAP('a' := 1)`, `MAP(k1 := v1)` reads column k1).
+    let keys_are_exprs = name.quote_style.is_none() && name.value.eq_ignore_ascii_case("MAP");
     parser.expect_token(&Token::LParen)?;
     let mut args = Vec::new();
     if !parser.consume_token(&Token::RParen) {
         loop {
-            args.push(parse_function_arg(parser)?);
+            args.push(parse_function_arg(parser, keys_are_exprs)?);
             if parser.consume_token(&Token::Comma) {
                 continue;
             }
@@ -187,14 +194,16 @@ fn parse_function_call(parser: &mut Parser) -> Result<Expr, ParserError> {
     }))
 }
 
-fn parse_function_arg(parser: &mut Parser) -> Result<FunctionArg, ParserError> {
+/// One argument: `*`, `expr`, `name := expr` (`Named`) or `expr := expr` (`ExprNamed`, and
+/// always for MAP keys).
+fn parse_function_arg(parser: &mut Parser, keys_are_exprs: bool) -> Result<FunctionArg, ParserError> {
     let next = parser.peek_nth_token_ref(1).token.clone();
     match &parser.peek_token_ref().token {
         Token::Mul if matches!(next, Token::Comma | Token::RParen) => {
             parser.next_token();
             Ok(FunctionArg::Unnamed(FunctionArgExpr::Wildcard))
         }
-        Token::Word(_) if next == Token::Assignment => {
+        Token::Word(_) if next == Token::Assignment && !keys_are_exprs => {
             let name = expect_word(parser, "an argument name")?;
             parser.expect_token(&Token::Assignment)?;
             let arg = parser.parse_expr()?;
@@ -204,7 +213,18 @@ fn parse_function_arg(parser: &mut Parser) -> Result<FunctionArg, ParserError> {
                 operator: FunctionArgOperator::Assignment,
             })
         }
-        _ => Ok(FunctionArg::Unnamed(FunctionArgExpr::Expr(parser.parse_expr()?))),
+        _ => {
+            let expr = parser.parse_expr()?;
+            if parser.consume_token(&Token::Assignment) {
+                let arg = parser.parse_expr()?;
+                return Ok(FunctionArg::ExprNamed {
+                    name: expr,
+                    arg: FunctionArgExpr::Expr(arg),
+                    operator: FunctionArgOperator::Assignment,
+                });
+            }
+            Ok(FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)))
+        }
     }
 }
 

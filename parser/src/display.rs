@@ -276,6 +276,8 @@ impl Display for Query {
         }
         if let Some(limit) = &self.limit {
             write!(f, " LIMIT {limit}")?;
+        } else if let Some(text) = &self.invalid_limit {
+            write!(f, " LIMIT {text}")?;
         }
         Ok(())
     }

@@ -46,7 +46,7 @@ impl Cursor<'_> {
         } else {
             None
         };
-        let limit = if self.keyword("LIMIT") { Some(self.unsigned("a row count")?) } else { None };
+        let (limit, invalid_limit) = if self.keyword("LIMIT") { self.limit()? } else { (None, None) };
         Ok(Query {
             projection,
             from,
@@ -58,7 +58,29 @@ impl Cursor<'_> {
             having,
             emit,
             limit,
+            invalid_limit,
         })
+    }
+
+    /// `LIMIT n`; a negative or fractional literal is kept as text for the planner to reject.
+    fn limit(&mut self) -> Result<(Option<u64>, Option<String>)> {
+        if let Token::Number(n, false) = &self.peek().token {
+            let text = n.clone();
+            self.parser.next_token();
+            return Ok(match text.parse::<u64>() {
+                Ok(value) => (Some(value), None),
+                Err(_) => (None, Some(text)),
+            });
+        }
+        if self.peek().token == Token::Minus {
+            if let Token::Number(n, false) = &self.peek_nth(1).token {
+                let text = format!("-{n}");
+                self.parser.next_token();
+                self.parser.next_token();
+                return Ok((None, Some(text)));
+            }
+        }
+        Err(self.expected("a row count"))
     }
 
     fn select_items(&mut self) -> Result<Vec<SelectItem>> {
@@ -172,28 +194,34 @@ impl Cursor<'_> {
         }
     }
 
-    /// `TUMBLING (...)`, `HOPPING (...)` or `SESSION (...)`; the cursor is after `WINDOW`.
-    fn window(&mut self) -> Result<WindowSpec> {
-        enum Kind {
-            Tumbling,
-            Hopping,
-            Session,
-        }
+    fn window_kind(&mut self) -> Result<WindowKind> {
         let kind = if self.keyword("TUMBLING") {
-            Kind::Tumbling
+            WindowKind::Tumbling
         } else if self.keyword("HOPPING") {
-            Kind::Hopping
+            WindowKind::Hopping
         } else if self.keyword("SESSION") {
-            Kind::Session
+            WindowKind::Session
         } else {
             return Err(self.expected("TUMBLING, HOPPING or SESSION"));
         };
+        Ok(kind)
+    }
+
+    /// `TUMBLING (...)`, `HOPPING (...)` or `SESSION (...)`; the cursor is after `WINDOW`.
+    /// ksql allows (and ignores) a window name before the kind: `WINDOW w TUMBLING (...)`.
+    fn window(&mut self) -> Result<WindowSpec> {
+        let named = matches!(self.peek().token, Token::Word(_))
+            && ["TUMBLING", "HOPPING", "SESSION"].iter().any(|k| self.peek_keyword_at(1, k));
+        if named {
+            self.parser.next_token();
+        }
+        let kind = self.window_kind()?;
         self.expect(&Token::LParen)?;
         let (size, advance) = match kind {
-            Kind::Tumbling | Kind::Hopping => {
+            WindowKind::Tumbling | WindowKind::Hopping => {
                 self.expect_keyword("SIZE")?;
                 let size = self.duration()?;
-                let advance = if matches!(kind, Kind::Hopping) {
+                let advance = if matches!(kind, WindowKind::Hopping) {
                     self.expect(&Token::Comma)?;
                     self.expect_keyword("ADVANCE")?;
                     self.expect_keyword("BY")?;
@@ -203,7 +231,7 @@ impl Cursor<'_> {
                 };
                 (size, advance)
             }
-            Kind::Session => (self.duration()?, None),
+            WindowKind::Session => (self.duration()?, None),
         };
         let (mut retention, mut grace) = (None, None);
         while self.consume(&Token::Comma) {
@@ -217,17 +245,23 @@ impl Cursor<'_> {
         }
         self.expect(&Token::RParen)?;
         Ok(match (kind, advance) {
-            (Kind::Hopping, Some(advance)) => WindowSpec::Hopping { size, advance, retention, grace },
-            (Kind::Session, _) => WindowSpec::Session { gap: size, retention, grace },
+            (WindowKind::Hopping, Some(advance)) => WindowSpec::Hopping { size, advance, retention, grace },
+            (WindowKind::Session, _) => WindowSpec::Session { gap: size, retention, grace },
             _ => WindowSpec::Tumbling { size, retention, grace },
         })
     }
 
-    /// GROUP BY / PARTITION BY expressions; `(a, b)` is the same as `a, b`.
+    /// GROUP BY / PARTITION BY expressions; `(a, b)` is the same as `a, b`. An empty `()` is
+    /// kept as one empty `Expr::Tuple` so the planner can reject it with ksql's message.
     fn key_exprs(&mut self) -> Result<Vec<Expr>> {
+        if self.peek().token == Token::LParen && self.peek_nth(1).token == Token::RParen {
+            self.parser.next_token();
+            self.parser.next_token();
+            return Ok(vec![Expr::Tuple(Vec::new())]);
+        }
         let exprs = self.comma_separated_exprs()?;
         Ok(match <[Expr; 1]>::try_from(exprs) {
-            Ok([Expr::Tuple(items)]) => items,
+            Ok([Expr::Tuple(items)]) if !items.is_empty() => items,
             Ok([single]) => vec![single],
             Err(exprs) => exprs,
         })
@@ -248,6 +282,12 @@ impl Cursor<'_> {
             None => Err(self.expected("a time unit (MILLISECONDS, SECONDS, MINUTES, HOURS, DAYS)")),
         }
     }
+}
+
+enum WindowKind {
+    Tumbling,
+    Hopping,
+    Session,
 }
 
 fn time_unit(word: &str) -> Option<TimeUnit> {

@@ -52,7 +52,7 @@ impl TypeParser {
             return Ok(SqlType::Custom(word.value));
         }
         let upper = word.value.to_uppercase();
-        Ok(match upper.as_str() {
+        let sql_type = match upper.as_str() {
             "BOOLEAN" => SqlType::Boolean,
             "INT" | "INTEGER" => SqlType::Int,
             "BIGINT" => SqlType::Bigint,
@@ -120,7 +120,11 @@ impl TypeParser {
                 SqlType::Struct(fields)
             }
             _ => SqlType::Custom(upper),
-        })
+        };
+        if !matches!(sql_type, SqlType::Decimal { .. } | SqlType::Map(..) | SqlType::Custom(_)) {
+            skip_type_parameters(parser)?;
+        }
+        Ok(sql_type)
     }
 
     fn consume_gt(&mut self, parser: &mut Parser) -> bool {
@@ -144,6 +148,33 @@ impl TypeParser {
         } else {
             parser.expected("'>'", parser.peek_token())
         }
+    }
+}
+
+/// ksql's grammar lets a base type carry ignored parameters (numbers or `STRING`):
+/// `VARCHAR(STRING)`, `STRING(10)`.
+fn skip_type_parameters(parser: &mut Parser) -> Result<(), ParserError> {
+    let is_parameter = |token: &Token| match token {
+        Token::Number(..) => true,
+        Token::Word(w) => w.quote_style.is_none() && w.value.eq_ignore_ascii_case("STRING"),
+        _ => false,
+    };
+    let starts_parameters = parser.peek_token_ref().token == Token::LParen
+        && is_parameter(&parser.peek_nth_token_ref(1).token);
+    if !starts_parameters {
+        return Ok(());
+    }
+    parser.next_token();
+    loop {
+        let token = parser.next_token();
+        if !is_parameter(&token.token) {
+            return parser.expected("a type parameter", token);
+        }
+        if parser.consume_token(&Token::Comma) {
+            continue;
+        }
+        parser.expect_token(&Token::RParen)?;
+        return Ok(());
     }
 }
 
