@@ -6,9 +6,32 @@
 //!   (left-associative; the right side is an `Expr::Identifier`)
 //! - lambdas `x => e`, `(x, y) => e`     -> `Expr::Lambda(LambdaFunction { syntax: Arrow, .. })`
 //! - `ARRAY[a, b]`                       -> `Expr::Array`
-//! - `MAP(k := v, ...)`, `STRUCT(f := v)`-> `Expr::Function` with named args (`:=`)
+//! - `MAP(k := v, ...)`, `STRUCT(f := v)`-> `Expr::Function` with named args (`:=`):
+//!   `STRUCT(f := v)` uses `FunctionArg::Named { name: f, .. }`; MAP keys are expressions, so
+//!   every MAP entry is `FunctionArg::ExprNamed { name: key_expr, .. }` (`MAP(k1 := v)` reads
+//!   column `k1`); any other `expr := v` argument is `ExprNamed` too
 //! - `[i]` subscripts                    -> `Expr::CompoundFieldAccess` with `AccessExpr::Subscript`
+//!   (consecutive subscripts share one node: `a[1][2]` has a two-element `access_chain`)
+//! - every `NAME(args)` is a plain `Expr::Function` (no SQL special forms: `SUBSTRING(s, 1, 2)`,
+//!   `TRIM(s)`, `TIMESTAMPADD(SECONDS, 5, ts)` are ordinary calls; `SECONDS` is an identifier)
+//! - `CAST(x AS t)`                      -> `Expr::Cast` whose `DataType` comes from
+//!   [`crate::sql_type_to_data_type`]; map it back with [`crate::sql_type_from_data_type`]
+//! - identifiers keep their spelling and quote style (`Ident.quote_style` is `Some('`')` or
+//!   `Some('"')` when quoted); resolving them (upper-casing unquoted ones) is the planner's job
 //!
+//! Select items:
+//! - `*`          -> `SelectItem::Wildcard`
+//! - `src.*`      -> `SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(src), _)`
+//! - `expr->*`    -> `SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::Expr(expr), _)`
+//!   (all fields of the struct `expr`)
+//! - `expr [AS] alias` -> `SelectItem::ExprWithAlias`, otherwise `SelectItem::UnnamedExpr`
+//!
+//! `GROUP BY (a, b)` is stored like `GROUP BY a, b`; an empty `GROUP BY ()` / `PARTITION BY ()`
+//! is stored as a single empty `Expr::Tuple` so the planner can report ksql's error for it.
+//!
+//! Names held as `String` (sources, columns, aliases, types, query ids, connectors) are
+//! resolved: upper-cased unless quoted. Topic names (`PRINT`, `ASSERT TOPIC`), schema subjects
+//! and variable names are kept exactly as written.
 //! Every statement implements `Display`, and `parse(display(stmt)) == stmt`.
 
 use std::fmt;

@@ -24,6 +24,14 @@ use sqlparser::tokenizer::{Token, Word};
 
 use crate::types::{parse_sql_type, sql_type_to_data_type};
 
+/// Clause and operator words that cannot start an expression unquoted (ksql reserves them), so
+/// `SELECT a + FROM s` fails at `FROM` rather than reading `FROM` as a column.
+const RESERVED_IN_EXPRESSIONS: &[&str] = &[
+    "AND", "AS", "BETWEEN", "BY", "ELSE", "EMIT", "END", "FROM", "FULL", "GROUP", "HAVING", "IN",
+    "INNER", "IS", "JOIN", "LIKE", "LIMIT", "ON", "OR", "OUTER", "PARTITION", "SELECT", "THEN",
+    "WHEN", "WHERE", "WINDOW", "WITHIN",
+];
+
 /// The ksqlDB expression dialect (identifiers in back-ticks or double quotes, `''` escapes).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct KsqlDialect;
@@ -64,6 +72,9 @@ impl Dialect for KsqlDialect {
                 "TRUE" | "FALSE" | "NULL" if next != Token::LParen => return None,
                 "CAST" if next == Token::LParen => return Some(parse_cast(parser)),
                 "ARRAY" if next == Token::LBracket => return Some(parse_array(parser)),
+                reserved if next != Token::LParen && RESERVED_IN_EXPRESSIONS.contains(&reserved) => {
+                    return Some(parser.expected("an expression", parser.peek_token()))
+                }
                 _ => {}
             }
         }
