@@ -15,12 +15,13 @@
 use sqlparser::ast::{
     AccessExpr, Array, BinaryOperator, CastKind, Expr, Function, FunctionArg, FunctionArgExpr,
     FunctionArgOperator, FunctionArgumentList, FunctionArguments, Ident, LambdaFunction,
-    LambdaFunctionParameter, LambdaSyntax, ObjectName, OneOrManyWithParens, Subscript,
+    LambdaFunctionParameter, LambdaSyntax, ObjectName, OneOrManyWithParens, Subscript, Value,
+    ValueWithSpan,
 };
 use sqlparser::dialect::{Dialect, Precedence};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Token, Word};
+use sqlparser::tokenizer::{Span, Token, Word};
 
 use crate::types::{parse_sql_type, sql_type_to_data_type};
 
@@ -59,30 +60,10 @@ impl Dialect for KsqlDialect {
     }
 
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
-        let (word, next) = match &parser.peek_token_ref().token {
-            Token::Word(w) => (w.clone(), parser.peek_nth_token_ref(1).token.clone()),
-            Token::LParen if starts_parenthesized_lambda(parser) => {
-                return Some(parse_parenthesized_lambda(parser))
-            }
-            _ => return None,
-        };
-        if word.quote_style.is_none() {
-            match word.value.to_uppercase().as_str() {
-                "NOT" | "CASE" => return None,
-                "TRUE" | "FALSE" | "NULL" if next != Token::LParen => return None,
-                "CAST" if next == Token::LParen => return Some(parse_cast(parser)),
-                "ARRAY" if next == Token::LBracket => return Some(parse_array(parser)),
-                reserved if next != Token::LParen && RESERVED_IN_EXPRESSIONS.contains(&reserved) => {
-                    return Some(parser.expected("an expression", parser.peek_token()))
-                }
-                _ => {}
-            }
-        }
-        Some(match next {
-            Token::LParen => parse_function_call(parser),
-            Token::RArrow => parse_single_lambda(parser),
-            _ => Ok(parse_identifier_chain(parser)),
-        })
+        let primary = parse_primary(parser)?;
+        // Postfix `[i]` / `->f` are applied here, before sqlparser's own compound-access
+        // handling (which would parse `[a:b]` slices and `.field` chains) can see them.
+        Some(primary.and_then(|expr| parse_postfix(parser, expr)))
     }
 
     fn parse_infix(
@@ -139,8 +120,86 @@ impl Dialect for KsqlDialect {
     }
 }
 
+/// The primary expressions we parse ourselves; `None` leaves `NOT`, `CASE`, unary signs and
+/// other tokens to sqlparser.
+fn parse_primary(parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+    let (word, next) = match &parser.peek_token_ref().token {
+        Token::Word(w) => (w.clone(), parser.peek_nth_token_ref(1).token.clone()),
+        Token::LParen if starts_parenthesized_lambda(parser) => {
+            return Some(parse_parenthesized_lambda(parser))
+        }
+        Token::LParen => return Some(parse_parenthesized(parser)),
+        Token::Number(n, long) => {
+            let value = Value::Number(n.clone(), *long);
+            parser.next_token();
+            return Some(Ok(value_expr(value)));
+        }
+        Token::SingleQuotedString(s) => {
+            let value = Value::SingleQuotedString(s.clone());
+            parser.next_token();
+            return Some(Ok(value_expr(value)));
+        }
+        _ => return None,
+    };
+    if word.quote_style.is_none() {
+        let literal = match word.value.to_uppercase().as_str() {
+            "NOT" | "CASE" => return None,
+            "TRUE" if next != Token::LParen => Some(Value::Boolean(true)),
+            "FALSE" if next != Token::LParen => Some(Value::Boolean(false)),
+            "NULL" if next != Token::LParen => Some(Value::Null),
+            "CAST" if next == Token::LParen => return Some(parse_cast(parser)),
+            "ARRAY" if next == Token::LBracket => return Some(parse_array(parser)),
+            reserved if next != Token::LParen && RESERVED_IN_EXPRESSIONS.contains(&reserved) => {
+                return Some(parser.expected("an expression", parser.peek_token()))
+            }
+            _ => None,
+        };
+        if let Some(value) = literal {
+            parser.next_token();
+            return Some(Ok(value_expr(value)));
+        }
+    }
+    Some(match next {
+        Token::LParen => parse_function_call(parser),
+        Token::RArrow => parse_single_lambda(parser),
+        _ => Ok(parse_identifier_chain(parser)),
+    })
+}
+
+fn value_expr(value: Value) -> Expr {
+    Expr::Value(ValueWithSpan { value, span: Span::empty() })
+}
+
+/// `(e)` -> `Nested`, `(a, b, ...)` -> `Tuple`.
+fn parse_parenthesized(parser: &mut Parser) -> Result<Expr, ParserError> {
+    parser.expect_token(&Token::LParen)?;
+    let first = parser.parse_expr()?;
+    if parser.consume_token(&Token::RParen) {
+        return Ok(Expr::Nested(Box::new(first)));
+    }
+    let mut items = vec![first];
+    while parser.consume_token(&Token::Comma) {
+        items.push(parser.parse_expr()?);
+    }
+    parser.expect_token(&Token::RParen)?;
+    Ok(Expr::Tuple(items))
+}
+
+/// Applies `[i]` and `->field` suffixes (not `->*`, which belongs to the select item).
+fn parse_postfix(parser: &mut Parser, mut expr: Expr) -> Result<Expr, ParserError> {
+    loop {
+        expr = match parser.peek_token_ref().token {
+            Token::Arrow if parser.peek_nth_token_ref(1).token != Token::Mul => {
+                parse_field_access(parser, &expr)?
+            }
+            Token::LBracket => parse_subscript(parser, &expr)?,
+            _ => return Ok(expr),
+        };
+    }
+}
+
 fn ident_of(word: &Word) -> Ident {
-    Ident { value: word.value.clone(), quote_style: word.quote_style, span: sqlparser::tokenizer::Span::empty() }
+    Ident { value: word.value.clone(), quote_style: word.quote_style, span: Span::empty() }
 }
 
 fn expect_word(parser: &mut Parser, what: &str) -> Result<Ident, ParserError> {

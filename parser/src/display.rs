@@ -9,41 +9,77 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     visit_expressions_mut, Expr, Ident, OneOrManyWithParens, SelectItem,
-    SelectItemQualifiedWildcardKind,
+    SelectItemQualifiedWildcardKind, Value, ValueWithSpan,
 };
 
 use crate::ast::*;
 use crate::names::{quote_name, quote_string, quote_word};
 
-/// Writes an expression in ksql syntax (lambdas as `x => e`, `(x, y) => e`).
+/// Writes an expression in ksql syntax.
+///
+/// sqlparser's `Display` is used for the bulk, with three repairs done through placeholders:
+/// lambdas (sqlparser writes `x -> e`, ksql's struct access), and string literals / quoted
+/// identifiers containing their quote character (sqlparser collapses doubled quotes on output).
 pub fn render_expr(expr: &Expr) -> String {
     let mut expr = expr.clone();
-    let mut lambdas: Vec<String> = Vec::new();
-    // Post-order: inner lambdas are replaced (by placeholders) before their enclosing one.
+    let mut replacements: Vec<String> = Vec::new();
+    let placeholder_for = |text: String, replacements: &mut Vec<String>| {
+        let placeholder = placeholder(replacements.len());
+        replacements.push(text);
+        Expr::Identifier(Ident::new(placeholder))
+    };
+    // Post-order: inner nodes are replaced before their enclosing lambda is rendered.
     let _ = visit_expressions_mut(&mut expr, |e| {
-        if let Expr::Lambda(lambda) = e {
-            let params = match &lambda.params {
-                OneOrManyWithParens::One(p) => p.to_string(),
-                OneOrManyWithParens::Many(ps) => {
-                    format!("({})", ps.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "))
-                }
-            };
-            let text = format!("{params} => {}", lambda.body);
-            *e = Expr::Identifier(Ident::new(lambda_placeholder(lambdas.len())));
-            lambdas.push(text);
+        let text = match e {
+            Expr::Lambda(lambda) => {
+                let params = match &lambda.params {
+                    OneOrManyWithParens::One(p) => render_ident(&p.name),
+                    OneOrManyWithParens::Many(ps) => {
+                        format!("({})", join(ps, |p| render_ident(&p.name)))
+                    }
+                };
+                Some(format!("{params} => {}", lambda.body))
+            }
+            Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(s), .. }) if s.contains('\'') => {
+                Some(quote_string(s))
+            }
+            Expr::Identifier(ident) if needs_own_quoting(ident) => Some(render_ident(ident)),
+            Expr::CompoundIdentifier(parts) if parts.iter().any(needs_own_quoting) => {
+                Some(parts.iter().map(render_ident).collect::<Vec<_>>().join("."))
+            }
+            _ => None,
+        };
+        if let Some(text) = text {
+            *e = placeholder_for(text, &mut replacements);
         }
         ControlFlow::<()>::Continue(())
     });
     let mut out = expr.to_string();
-    // Outer lambdas were recorded last and contain the placeholders of inner ones.
-    for (i, text) in lambdas.iter().enumerate().rev() {
-        out = out.replacen(&lambda_placeholder(i), text, 1);
+    // Later replacements enclose earlier ones, so expand from the last to the first.
+    for (i, text) in replacements.iter().enumerate().rev() {
+        out = out.replacen(&placeholder(i), text, 1);
     }
     out
 }
 
-fn lambda_placeholder(i: usize) -> String {
-    format!("\u{0}LAMBDA{i}\u{0}")
+fn placeholder(i: usize) -> String {
+    format!("\u{0}R{i}\u{0}")
+}
+
+/// A quoted identifier whose value contains its own quote character.
+fn needs_own_quoting(ident: &Ident) -> bool {
+    ident.quote_style.is_some_and(|q| ident.value.contains(q))
+}
+
+/// Writes an identifier as written: bare, or in its quotes with the quote character doubled.
+pub(crate) fn render_ident(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(q) => {
+            let doubled: String = [q, q].iter().collect();
+            format!("{q}{}{q}", ident.value.replace(q, &doubled))
+        }
+        None => ident.value.clone(),
+    }
 }
 
 fn join<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
@@ -61,7 +97,9 @@ pub fn render_select_item(item: &SelectItem) -> String {
             format!("{}->*", render_expr(expr))
         }
         SelectItem::UnnamedExpr(expr) => render_expr(expr),
-        SelectItem::ExprWithAlias { expr, alias } => format!("{} AS {alias}", render_expr(expr)),
+        SelectItem::ExprWithAlias { expr, alias } => {
+            format!("{} AS {}", render_expr(expr), render_ident(alias))
+        }
         // Not produced by our parser; sqlparser's own spelling is the best we can do.
         other => other.to_string(),
     }
