@@ -35,11 +35,17 @@ use cursor::Cursor;
 /// How deeply sqlparser may nest expressions before giving up (bounds stack use).
 const RECURSION_LIMIT: usize = 64;
 
+/// Most operators (binary, `->`, `[`) one statement may hold. Each can add a level to a
+/// left-nested expression tree, and deep trees overflow the stack when displayed, compared or
+/// dropped, so hostile input is refused up front.
+const MAX_OPERATORS_PER_STATEMENT: usize = 1000;
+
 /// Parses a script of `;`-separated statements (comments allowed).
 pub fn parse_statements(sql: &str) -> Result<Vec<ParsedStatement>, ParseError> {
     script::split_statements(sql)?
         .into_iter()
         .map(|piece| {
+            check_operator_count(&piece.tokens)?;
             let parser = Parser::new(&KsqlDialect)
                 .with_recursion_limit(RECURSION_LIMIT)
                 .with_tokens_with_locations(piece.tokens);
@@ -72,6 +78,7 @@ pub fn parse_expr(sql: &str) -> Result<Expr, ParseError> {
         ));
     }
     let piece = pieces.remove(0);
+    check_operator_count(&piece.tokens)?;
     let parser = Parser::new(&KsqlDialect)
         .with_recursion_limit(RECURSION_LIMIT)
         .with_tokens_with_locations(piece.tokens);
@@ -80,5 +87,38 @@ pub fn parse_expr(sql: &str) -> Result<Expr, ParseError> {
     match cursor.peek().token {
         Token::EOF => Ok(expr),
         _ => Err(cursor.expected("end of expression")),
+    }
+}
+
+fn check_operator_count(tokens: &[sqlparser::tokenizer::TokenWithSpan]) -> Result<(), ParseError> {
+    let is_operator = |token: &Token| match token {
+        Token::Plus
+        | Token::Minus
+        | Token::Mul
+        | Token::Div
+        | Token::Mod
+        | Token::StringConcat
+        | Token::Eq
+        | Token::Neq
+        | Token::Lt
+        | Token::LtEq
+        | Token::Gt
+        | Token::GtEq
+        | Token::Arrow
+        | Token::LBracket => true,
+        Token::Word(w) => {
+            w.quote_style.is_none()
+                && ["AND", "OR", "IS", "IN", "BETWEEN", "LIKE", "AT"]
+                    .iter()
+                    .any(|k| w.value.eq_ignore_ascii_case(k))
+        }
+        _ => false,
+    };
+    match tokens.iter().filter(|t| is_operator(&t.token)).nth(MAX_OPERATORS_PER_STATEMENT) {
+        None => Ok(()),
+        Some(token) => Err(ParseError::new(
+            format!("Statement too complex: more than {MAX_OPERATORS_PER_STATEMENT} operators"),
+            error::location_of(token).unwrap_or_default(),
+        )),
     }
 }

@@ -66,3 +66,22 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let deep_type = format!("CREATE TYPE t AS {}INT{}", "ARRAY<".repeat(5000), ">".repeat(5000));
     assert!(parse_statement(&deep_type).is_err());
 }
+
+#[test]
+fn long_operator_chains_do_not_overflow_the_stack() {
+    let plus = format!("SELECT {} FROM s", vec!["1"; 20_000].join(" + "));
+    let _ = parse_statement(&plus);
+    let arrows = format!("SELECT a{} FROM s", "->f".repeat(20_000));
+    let _ = parse_statement(&arrows);
+    let subscripts = format!("SELECT a{} FROM s", "[1]".repeat(20_000));
+    let _ = parse_statement(&subscripts);
+}
+
+#[test]
+fn long_but_reasonable_chains_parse_and_round_trip() {
+    let sql = format!("SELECT {} FROM s", vec!["a->f[1]"; 300].join(" + "));
+    let statement = parse_statement(&sql).expect("900 operators are fine");
+    assert_eq!(parse_statement(&statement.to_string()).expect("reparses"), statement);
+    let error = parse_statement(&format!("SELECT {} FROM s", vec!["1"; 1002].join(" + "))).expect_err("too many");
+    assert!(error.message.contains("too complex"), "{error}");
+}
