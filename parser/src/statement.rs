@@ -156,7 +156,14 @@ impl Cursor<'_> {
         while self.consume(&Token::Comma) {
             columns.push(self.column_def()?);
         }
-        self.expect(&Token::RParen)?;
+        if !self.consume(&Token::RParen) {
+            // ksqlDB's wording, e.g. for `(K VARCHAR(STRING) (KEY))`.
+            let found = self.expected("',' or ')'");
+            return Err(ParseError::new(
+                format!("Expecting {{',', ')'}}, {}", found.message.trim_start_matches("Expected: ',' or ')', ")),
+                found.location,
+            ));
+        }
         Ok(columns)
     }
 

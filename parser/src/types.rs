@@ -12,6 +12,12 @@ use sqlparser::tokenizer::Token;
 use crate::ast::{SqlType, StructField};
 use crate::names::{ident_for_name, resolve_ident};
 
+/// Words that can never name a type (ksql reserves them): `CAST(x AS NULL)` is a syntax error.
+const NOT_TYPE_NAMES: &[&str] = &[
+    "NULL", "TRUE", "FALSE", "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "AS", "KEY",
+    "PRIMARY", "HEADERS", "HEADER", "WITH",
+];
+
 /// Deepest type nesting accepted (keeps hostile input from exhausting the stack).
 const MAX_TYPE_DEPTH: usize = 64;
 
@@ -49,9 +55,15 @@ impl TypeParser {
             _ => return parser.expected("a data type", token),
         };
         if word.quote_style.is_some() {
-            return Ok(SqlType::Custom(word.value));
+            let custom = SqlType::Custom(word.value);
+            skip_type_parameters(parser)?;
+            return Ok(custom);
         }
         let upper = word.value.to_uppercase();
+        if NOT_TYPE_NAMES.contains(&upper.as_str()) {
+            parser.prev_token();
+            return parser.expected("a data type", parser.peek_token());
+        }
         let sql_type = match upper.as_str() {
             "BOOLEAN" => SqlType::Boolean,
             "INT" | "INTEGER" => SqlType::Int,
@@ -121,7 +133,7 @@ impl TypeParser {
             }
             _ => SqlType::Custom(upper),
         };
-        if !matches!(sql_type, SqlType::Decimal { .. } | SqlType::Map(..) | SqlType::Custom(_)) {
+        if !matches!(sql_type, SqlType::Decimal { .. } | SqlType::Map(..)) {
             skip_type_parameters(parser)?;
         }
         Ok(sql_type)
@@ -152,23 +164,24 @@ impl TypeParser {
 }
 
 /// ksql's grammar lets a base type carry ignored parameters (numbers or `STRING`):
-/// `VARCHAR(STRING)`, `STRING(10)`.
+/// `VARCHAR(STRING)`, `STRING(10)`. Like ksqlDB, `K STRING (KEY)` therefore fails at `KEY`
+/// with "Expecting {'STRING', INTEGER_VALUE}".
 fn skip_type_parameters(parser: &mut Parser) -> Result<(), ParserError> {
     let is_parameter = |token: &Token| match token {
         Token::Number(..) => true,
         Token::Word(w) => w.quote_style.is_none() && w.value.eq_ignore_ascii_case("STRING"),
         _ => false,
     };
-    let starts_parameters = parser.peek_token_ref().token == Token::LParen
-        && is_parameter(&parser.peek_nth_token_ref(1).token);
-    if !starts_parameters {
+    if !parser.consume_token(&Token::LParen) {
         return Ok(());
     }
-    parser.next_token();
     loop {
         let token = parser.next_token();
         if !is_parameter(&token.token) {
-            return parser.expected("a type parameter", token);
+            return Err(ParserError::ParserError(format!(
+                "Expecting {{'STRING', INTEGER_VALUE}}, found: {}{}",
+                token.token, token.span.start
+            )));
         }
         if parser.consume_token(&Token::Comma) {
             continue;
