@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     visit_expressions_mut, Expr, Ident, OneOrManyWithParens, SelectItem,
-    SelectItemQualifiedWildcardKind, Value, ValueWithSpan,
+    SelectItemQualifiedWildcardKind, UnaryOperator, Value, ValueWithSpan,
 };
 
 use crate::ast::*;
@@ -17,9 +17,10 @@ use crate::names::{quote_name, quote_string, quote_word};
 
 /// Writes an expression in ksql syntax.
 ///
-/// sqlparser's `Display` is used for the bulk, with three repairs done through placeholders:
-/// lambdas (sqlparser writes `x -> e`, ksql's struct access), and string literals / quoted
-/// identifiers containing their quote character (sqlparser collapses doubled quotes on output).
+/// sqlparser's `Display` is used for the bulk, with repairs done through placeholders:
+/// lambdas (sqlparser writes `x -> e`, ksql's struct access), string literals / quoted
+/// identifiers containing their quote character (sqlparser collapses doubled quotes on output)
+/// and `- -x` (sqlparser writes `--x`, a comment).
 pub fn render_expr(expr: &Expr) -> String {
     let mut expr = expr.clone();
     let mut replacements: Vec<String> = Vec::new();
@@ -44,6 +45,13 @@ pub fn render_expr(expr: &Expr) -> String {
                 Some(quote_string(s))
             }
             Expr::Identifier(ident) if needs_own_quoting(ident) => Some(render_ident(ident)),
+            // sqlparser writes `- -1` as `--1`, which reads back as a comment.
+            Expr::UnaryOp { op: UnaryOperator::Minus, expr: operand }
+                if matches!(**operand, Expr::UnaryOp { .. })
+                    || matches!(&**operand, Expr::Identifier(i) if i.value.starts_with('\u{0}')) =>
+            {
+                Some(format!("- {operand}"))
+            }
             Expr::CompoundIdentifier(parts) if parts.iter().any(needs_own_quoting) => {
                 Some(parts.iter().map(render_ident).collect::<Vec<_>>().join("."))
             }

@@ -203,6 +203,10 @@ fn predicates_literals_and_casts() {
         "TRUE AND NOT FALSE OR NULL",
         "'it''s'",
         "12345678901234567890123",
+        "- -1",
+        "-(-a)",
+        "a - -1",
+        "ts AT TIME ZONE 'UTC'",
     ] {
         parse(&format!("SELECT {e} FROM s"));
     }
