@@ -1,0 +1,252 @@
+//! Extension nodes at the stateful boundaries of a streaming plan, and the source relation.
+//!
+//! ```text
+//!   Sink(OUTPUT, key=[K])                 <- writes the changelog / stream to a topic
+//!     Repartition(key=[K])                <- PARTITION BY: records change partition
+//!       Projection / Filter               <- ordinary DataFusion, stateless
+//!         TableScan(INPUT: SourceTable)   <- decoded Kafka records incl. pseudo columns
+//! ```
+//! Aggregate and Join nodes mark where state lives; their operators come with aggregation and
+//! join support.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::{DFSchemaRef, Result as DfResult};
+use datafusion::logical_expr::{Expr, LogicalPlan, TableSource, UserDefinedLogicalNodeCore};
+use runnel_parser::{JoinKind, WindowSpec};
+
+use crate::catalog::SourceDef;
+use crate::types::to_arrow;
+
+pub const ROWTIME: &str = "ROWTIME";
+pub const ROWPARTITION: &str = "ROWPARTITION";
+pub const ROWOFFSET: &str = "ROWOFFSET";
+pub const WINDOWSTART: &str = "WINDOWSTART";
+pub const WINDOWEND: &str = "WINDOWEND";
+/// Hidden projection column carrying the record timestamp to the sink.
+pub const SINK_TIMESTAMP: &str = "__ROWTIME";
+
+/// Names no user column may take.
+pub const RESERVED_COLUMNS: &[&str] = &[ROWTIME, ROWPARTITION, ROWOFFSET, WINDOWSTART, WINDOWEND];
+
+/// The schema a source's records decode into: its columns in catalog order, then the pseudo
+/// columns ROWTIME, ROWPARTITION, ROWOFFSET, and WINDOWSTART/WINDOWEND for windowed sources.
+pub fn source_scan_schema(def: &SourceDef) -> SchemaRef {
+    let mut fields: Vec<Field> = def.columns.iter().map(|c| Field::new(&c.name, to_arrow(&c.data_type), true)).collect();
+    fields.push(Field::new(ROWTIME, DataType::Int64, true));
+    fields.push(Field::new(ROWPARTITION, DataType::Int32, true));
+    fields.push(Field::new(ROWOFFSET, DataType::Int64, true));
+    if def.window.is_some() {
+        fields.push(Field::new(WINDOWSTART, DataType::Int64, true));
+        fields.push(Field::new(WINDOWEND, DataType::Int64, true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// A stream or table as a DataFusion relation (scanned by the runtime, never by DataFusion).
+#[derive(Debug)]
+pub struct SourceTable {
+    pub source: SourceDef,
+    schema: SchemaRef,
+}
+
+impl SourceTable {
+    pub fn new(source: SourceDef) -> Self {
+        let schema = source_scan_schema(&source);
+        SourceTable { source, schema }
+    }
+}
+
+impl TableSource for SourceTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+/// Writes the input to a stream's or table's topic. `key_columns` name the input columns that
+/// form the record key; [`SINK_TIMESTAMP`] gives the record timestamp; the rest is the value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+pub struct SinkNode {
+    pub input: LogicalPlan,
+    pub sink: String,
+    pub key_columns: Vec<String>,
+}
+
+impl UserDefinedLogicalNodeCore for SinkNode {
+    fn name(&self) -> &str {
+        "Sink"
+    }
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.input]
+    }
+    fn schema(&self) -> &DFSchemaRef {
+        self.input.schema()
+    }
+    fn expressions(&self) -> Vec<Expr> {
+        vec![]
+    }
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "Sink: {} key=[{}]", self.sink, self.key_columns.join(", "))
+    }
+    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
+        Ok(SinkNode { input: inputs.swap_remove(0), sink: self.sink.clone(), key_columns: self.key_columns.clone() })
+    }
+}
+
+/// PARTITION BY: the named input columns become the record key (none = `PARTITION BY NULL`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+pub struct RepartitionNode {
+    pub input: LogicalPlan,
+    pub key_columns: Vec<String>,
+}
+
+impl UserDefinedLogicalNodeCore for RepartitionNode {
+    fn name(&self) -> &str {
+        "Repartition"
+    }
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.input]
+    }
+    fn schema(&self) -> &DFSchemaRef {
+        self.input.schema()
+    }
+    fn expressions(&self) -> Vec<Expr> {
+        vec![]
+    }
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "Repartition: key=[{}]", self.key_columns.join(", "))
+    }
+    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
+        Ok(RepartitionNode { input: inputs.swap_remove(0), key_columns: self.key_columns.clone() })
+    }
+}
+
+/// GROUP BY [WINDOW]: keeps one aggregate state per group (and window).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AggregateNode {
+    pub input: LogicalPlan,
+    pub group_by: Vec<Expr>,
+    pub aggregates: Vec<Expr>,
+    pub window: Option<WindowSpec>,
+    pub schema: DFSchemaRef,
+}
+
+impl PartialOrd for AggregateNode {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        match self.input.partial_cmp(&other.input) {
+            Some(Ordering::Equal) => self.group_by.partial_cmp(&other.group_by),
+            o => o,
+        }
+    }
+}
+
+impl UserDefinedLogicalNodeCore for AggregateNode {
+    fn name(&self) -> &str {
+        "Aggregate"
+    }
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.input]
+    }
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+    fn expressions(&self) -> Vec<Expr> {
+        self.group_by.iter().chain(&self.aggregates).cloned().collect()
+    }
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "Aggregate: groupBy=[{}] aggr=[{}]", join_exprs(&self.group_by), join_exprs(&self.aggregates))?;
+        if let Some(w) = &self.window {
+            write!(f, " window={w:?}")?;
+        }
+        Ok(())
+    }
+    fn with_exprs_and_inputs(&self, exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
+        let (group_by, aggregates) = exprs.split_at(self.group_by.len());
+        Ok(AggregateNode {
+            input: inputs.swap_remove(0),
+            group_by: group_by.to_vec(),
+            aggregates: aggregates.to_vec(),
+            window: self.window.clone(),
+            schema: self.schema.clone(),
+        })
+    }
+}
+
+/// A join of two inputs on one equality (`left_key = right_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinNode {
+    pub left: LogicalPlan,
+    pub right: LogicalPlan,
+    pub kind: JoinKind,
+    pub left_key: Expr,
+    pub right_key: Expr,
+    /// Stream-stream joins: `WITHIN` bounds in ms (before, after) and grace.
+    pub within_ms: Option<(i64, i64, Option<i64>)>,
+    pub schema: DFSchemaRef,
+}
+
+impl Hash for JoinNode {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.left.hash(state);
+        self.right.hash(state);
+        self.left_key.hash(state);
+        self.right_key.hash(state);
+    }
+}
+
+impl PartialOrd for JoinNode {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        match self.left.partial_cmp(&other.left) {
+            Some(Ordering::Equal) => self.right.partial_cmp(&other.right),
+            o => o,
+        }
+    }
+}
+
+impl UserDefinedLogicalNodeCore for JoinNode {
+    fn name(&self) -> &str {
+        "Join"
+    }
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.left, &self.right]
+    }
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+    fn expressions(&self) -> Vec<Expr> {
+        vec![self.left_key.clone(), self.right_key.clone()]
+    }
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "Join: {:?} on {} = {}", self.kind, self.left_key, self.right_key)?;
+        if let Some((before, after, grace)) = self.within_ms {
+            write!(f, " within=({before}ms, {after}ms) grace={grace:?}")?;
+        }
+        Ok(())
+    }
+    fn with_exprs_and_inputs(&self, mut exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
+        let right = inputs.pop();
+        let left = inputs.pop();
+        let right_key = exprs.pop();
+        let left_key = exprs.pop();
+        match (left, right, left_key, right_key) {
+            (Some(left), Some(right), Some(left_key), Some(right_key)) => Ok(JoinNode {
+                left,
+                right,
+                kind: self.kind,
+                left_key,
+                right_key,
+                within_ms: self.within_ms,
+                schema: self.schema.clone(),
+            }),
+            _ => datafusion::common::internal_err!("Join needs two inputs and two key expressions"),
+        }
+    }
+}
+
+fn join_exprs(exprs: &[Expr]) -> String {
+    exprs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,458 @@
+//! SELECT -> DataFusion logical plan with streaming extension nodes.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::common::{Column as DfColumn, DFSchema, TableReference};
+use datafusion::logical_expr::{col, ExprSchemable, Expr, Extension, LogicalPlan, LogicalPlanBuilder};
+use runnel_parser::{Query, SelectItem, SourceKind, SqlType};
+use sqlparser::ast::{self as sql, SelectItemQualifiedWildcardKind};
+
+use crate::catalog::{Catalog, ColumnRole, SourceDef, WindowInfo};
+use crate::context::KsqlContext;
+use crate::error::{PlanError, Result};
+use crate::expr::{ident_name, ExprPlanner};
+use crate::nodes::{RepartitionNode, SinkNode, SourceTable, RESERVED_COLUMNS, ROWTIME, SINK_TIMESTAMP, WINDOWEND, WINDOWSTART};
+use crate::types::from_arrow;
+
+/// One column of a query's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputColumn {
+    pub name: String,
+    pub data_type: SqlType,
+    pub role: ColumnRole,
+}
+
+/// A planned SELECT.
+#[derive(Debug, Clone)]
+pub struct PlannedQuery {
+    /// Scan -> ... -> Projection -> [Repartition] (no sink yet).
+    pub plan: LogicalPlan,
+    pub sources: Vec<String>,
+    /// The result columns, key columns first (in projection order) then values.
+    pub output: Vec<OutputColumn>,
+    pub kind: SourceKind,
+    pub window: Option<WindowInfo>,
+    /// True when the record key changes (PARTITION BY).
+    pub repartitioned: bool,
+}
+
+impl PlannedQuery {
+    pub fn key_names(&self) -> Vec<String> {
+        self.output.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.clone()).collect()
+    }
+
+    /// Wraps the plan in a sink writing to `sink`.
+    pub fn with_sink(&self, sink: &str) -> LogicalPlan {
+        LogicalPlan::Extension(Extension {
+            node: Arc::new(SinkNode { input: self.plan.clone(), sink: sink.to_string(), key_columns: self.key_names() }),
+        })
+    }
+}
+
+/// Plans SELECTs against a catalog.
+pub struct QueryPlanner<'a> {
+    pub catalog: &'a Catalog,
+    pub context: &'a KsqlContext,
+}
+
+/// A select item after `*` expansion: the SQL expression and its output name.
+struct Item {
+    expr: sql::Expr,
+    name: String,
+    /// The user wrote `AS name`.
+    aliased: bool,
+}
+
+impl<'a> QueryPlanner<'a> {
+    pub fn new(catalog: &'a Catalog, context: &'a KsqlContext) -> Self {
+        QueryPlanner { catalog, context }
+    }
+
+    fn exprs(&self) -> ExprPlanner<'_> {
+        ExprPlanner::new(self.context, &self.catalog.types)
+    }
+
+    /// Plans `query`; `sink_name` (for C*AS / INSERT) is used in error messages.
+    pub fn plan(&self, query: &Query, sink_name: Option<&str>) -> Result<PlannedQuery> {
+        if !query.joins.is_empty() {
+            return Err(PlanError::unsupported("JOIN is not supported yet"));
+        }
+        if !query.group_by.is_empty() || query.window.is_some() {
+            return Err(PlanError::unsupported("GROUP BY / WINDOW aggregations are not supported yet"));
+        }
+        if query.having.is_some() {
+            return Err(PlanError::statement("HAVING requires GROUP BY"));
+        }
+        let source = self.catalog.source(&query.from.name).ok_or_else(|| {
+            PlanError::statement(format!("{} does not exist.", query.from.name))
+        })?;
+        let qualifier = query.from.alias.clone().unwrap_or_else(|| source.name.clone());
+        let table = Arc::new(SourceTable::new(source.clone()));
+        let mut builder = LogicalPlanBuilder::scan(
+            TableReference::bare(qualifier.clone()),
+            table as Arc<dyn datafusion::logical_expr::TableSource>,
+            None,
+        )?;
+        let scan_schema = builder.schema().clone();
+
+        if let Some(selection) = &query.selection {
+            let predicate = self.exprs().plan(selection, &scan_schema).map_err(|e| clause_error("WHERE", e))?;
+            builder = builder.filter(predicate)?;
+        }
+
+        // PARTITION BY expressions, planned over the source.
+        let partition_by: Option<Vec<Expr>> = if query.partition_by.is_empty() {
+            None
+        } else if query.partition_by.len() == 1 && is_null_literal(&query.partition_by[0]) {
+            Some(vec![])
+        } else {
+            Some(
+                query
+                    .partition_by
+                    .iter()
+                    .map(|e| self.exprs().plan(e, &scan_schema).map_err(|e| clause_error("PARTITION BY", e)))
+                    .collect::<Result<_>>()?,
+            )
+        };
+
+        let items = self.expand_projection(query, source, &qualifier, &scan_schema, partition_by.as_deref())?;
+        let mut planned = Vec::with_capacity(items.len());
+        for item in &items {
+            let e = self.exprs().plan(&item.expr, &scan_schema).map_err(|e| select_error(&item.expr, e))?;
+            planned.push(e);
+        }
+
+        // Decide which output columns form the key.
+        let mut is_key = vec![false; items.len()];
+        match &partition_by {
+            None => {
+                if source.kind == SourceKind::Stream || source.kind == SourceKind::Table {
+                    for (i, e) in planned.iter().enumerate() {
+                        if let Expr::Column(c) = e {
+                            if source.column(&c.name).is_some_and(|sc| sc.role == ColumnRole::Key) {
+                                is_key[i] = true;
+                            }
+                        }
+                    }
+                }
+            }
+            Some(keys) => {
+                for key in keys {
+                    let positions: Vec<usize> = planned.iter().enumerate().filter(|(_, e)| same_expr(e, key)).map(|(i, _)| i).collect();
+                    match positions.as_slice() {
+                        [] => {
+                            let text = display_for_error(key, &qualifier);
+                            return Err(PlanError::statement(format!(
+                                "The query used to build `{}` must include the partitioning expression {text} in its projection (eg, SELECT {text}...).",
+                                sink_name.unwrap_or("the result")
+                            )));
+                        }
+                        [one] => is_key[*one] = true,
+                        [first, rest @ ..] => {
+                            let names: Vec<&str> = std::iter::once(*first).chain(rest.iter().copied()).map(|i| items[i].name.as_str()).collect();
+                            return Err(PlanError::statement(format!(
+                                "The projection contains a key column (`{}`) more than once, aliased as: {}.",
+                                key_display_name(key),
+                                names.join(" and ")
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        if source.kind == SourceKind::Table && partition_by.is_some() {
+            return Err(PlanError::statement("PARTITION BY is not supported on tables"));
+        }
+
+        // Validate names.
+        let mut seen = HashSet::new();
+        for item in &items {
+            if RESERVED_COLUMNS.contains(&item.name.as_str()) {
+                if item.aliased {
+                    return Err(PlanError::statement(format!(
+                        "`{}` is a reserved column name. You cannot use it as an alias for a column.",
+                        item.name
+                    )));
+                }
+                return Err(PlanError::statement(format!(
+                    "Reserved column name in select: `{}`. Please remove or alias the column.",
+                    item.name
+                )));
+            }
+            if !seen.insert(item.name.clone()) {
+                return Err(PlanError::statement(format!(
+                    "Duplicate value columns found in schema: `{}`",
+                    item.name
+                )));
+            }
+        }
+        if !is_key.iter().any(|k| !k) {
+            return Err(PlanError::statement("The projection contains no value columns."));
+        }
+
+        // Projection: result columns (keys first) + the hidden timestamp.
+        let mut proj: Vec<Expr> = Vec::new();
+        let mut output = Vec::new();
+        for pass_keys in [true, false] {
+            for (i, e) in planned.iter().enumerate() {
+                if is_key[i] == pass_keys {
+                    proj.push(e.clone().alias(items[i].name.clone()));
+                    let (_, field) = e.to_field(&scan_schema)?;
+                    output.push(OutputColumn {
+                        name: items[i].name.clone(),
+                        data_type: from_arrow(field.data_type())?,
+                        role: if pass_keys { ColumnRole::Key } else { ColumnRole::Value },
+                    });
+                }
+            }
+        }
+        proj.push(col(DfColumn::new(Some(qualifier.as_str()), ROWTIME)).alias(SINK_TIMESTAMP));
+        builder = builder.project(proj)?;
+        let mut plan = builder.build()?;
+        let repartitioned = partition_by.is_some();
+        if repartitioned {
+            let key_columns = output.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.clone()).collect();
+            plan = LogicalPlan::Extension(Extension { node: Arc::new(RepartitionNode { input: plan, key_columns }) });
+        }
+        Ok(PlannedQuery {
+            plan,
+            sources: vec![source.name.clone()],
+            output,
+            kind: source.kind,
+            window: source.window,
+            repartitioned,
+        })
+    }
+
+    /// Expands `*`, `src.*` and names every item.
+    fn expand_projection(
+        &self,
+        query: &Query,
+        source: &SourceDef,
+        qualifier: &str,
+        schema: &DFSchema,
+        partition_by: Option<&[Expr]>,
+    ) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let star_columns = || -> Vec<Item> {
+            let mut names: Vec<String> = Vec::new();
+            match partition_by {
+                None => {
+                    names.extend(source.key_columns().map(|c| c.name.clone()));
+                    if source.window.is_some() {
+                        names.push(WINDOWSTART.into());
+                        names.push(WINDOWEND.into());
+                    }
+                    names.extend(source.columns.iter().filter(|c| c.role != ColumnRole::Key).map(|c| c.name.clone()));
+                }
+                Some(keys) => {
+                    let key_cols: HashSet<&str> = keys
+                        .iter()
+                        .filter_map(|k| match k {
+                            Expr::Column(c) => Some(c.name.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    names.extend(source.columns.iter().filter(|c| !key_cols.contains(c.name.as_str())).map(|c| c.name.clone()));
+                }
+            }
+            names
+                .into_iter()
+                .map(|n| Item {
+                    expr: sql::Expr::CompoundIdentifier(vec![quoted(qualifier), quoted(&n)]),
+                    name: n,
+                    aliased: false,
+                })
+                .collect()
+        };
+        // With PARTITION BY, `*` also yields the new key columns (expressions first).
+        let mut generated = 0usize;
+        let mut pending_auto: Vec<usize> = Vec::new();
+        for item in &query.projection {
+            match item {
+                SelectItem::Wildcard(_) => {
+                    if let Some(keys) = partition_by {
+                        for (k, e) in keys.iter().enumerate() {
+                            if !matches!(e, Expr::Column(_)) {
+                                items.push(Item {
+                                    expr: query.partition_by[k].clone(),
+                                    name: String::new(),
+                                    aliased: false,
+                                });
+                                pending_auto.push(items.len() - 1);
+                            } else if let Expr::Column(c) = e {
+                                items.push(Item {
+                                    expr: sql::Expr::CompoundIdentifier(vec![quoted(qualifier), quoted(&c.name)]),
+                                    name: c.name.clone(),
+                                    aliased: false,
+                                });
+                            }
+                        }
+                    }
+                    items.extend(star_columns());
+                }
+                SelectItem::QualifiedWildcard(kind, _) => {
+                    let target = match kind {
+                        SelectItemQualifiedWildcardKind::ObjectName(name) => {
+                            name.0.last().map(|p| p.to_string()).unwrap_or_default()
+                        }
+                        SelectItemQualifiedWildcardKind::Expr(e) => {
+                            // `struct->*`: every field of the struct.
+                            let planned = self.exprs().plan(e, schema)?;
+                            let (_, field) = planned.to_field(schema)?;
+                            let SqlType::Struct(fields) = from_arrow(field.data_type())? else {
+                                return Err(PlanError::statement(format!("{e} is not a STRUCT: cannot expand ->*")));
+                            };
+                            for f in fields {
+                                items.push(Item {
+                                    expr: sql::Expr::BinaryOp {
+                                        left: Box::new(e.clone()),
+                                        op: sql::BinaryOperator::Arrow,
+                                        right: Box::new(sql::Expr::Identifier(quoted(&f.name))),
+                                    },
+                                    name: f.name.clone(),
+                                    aliased: false,
+                                });
+                            }
+                            continue;
+                        }
+                    };
+                    let target = target.trim_matches('`').trim_matches('"').to_string();
+                    if !target.eq_ignore_ascii_case(qualifier) && !target.eq_ignore_ascii_case(&source.name) {
+                        return Err(PlanError::statement(format!("'{target}' is not a valid stream/table name or alias.")));
+                    }
+                    items.extend(star_columns());
+                }
+                SelectItem::UnnamedExpr(e) => {
+                    let name = natural_name(e);
+                    items.push(Item { expr: e.clone(), name: name.clone().unwrap_or_default(), aliased: false });
+                    if name.is_none() {
+                        pending_auto.push(items.len() - 1);
+                    }
+                }
+                SelectItem::ExprWithAlias { expr, alias } => {
+                    items.push(Item { expr: expr.clone(), name: ident_name(alias), aliased: true });
+                }
+                other => return Err(PlanError::unsupported(format!("Unsupported select item: {other}"))),
+            }
+        }
+        // KSQL_COL_n for unnamed expressions, skipping names already taken.
+        let taken: HashSet<String> = items.iter().map(|i| i.name.clone()).collect();
+        for idx in pending_auto {
+            loop {
+                let candidate = format!("KSQL_COL_{generated}");
+                generated += 1;
+                if !taken.contains(&candidate) {
+                    items[idx].name = candidate;
+                    break;
+                }
+            }
+        }
+        Ok(items)
+    }
+}
+
+/// The name ksql gives an unaliased select expression, if it has a natural one.
+fn natural_name(e: &sql::Expr) -> Option<String> {
+    match e {
+        sql::Expr::Identifier(id) => Some(ident_name(id)),
+        sql::Expr::CompoundIdentifier(parts) => parts.last().map(ident_name),
+        sql::Expr::BinaryOp { op: sql::BinaryOperator::Arrow, right, .. } => match right.as_ref() {
+            sql::Expr::Identifier(id) => Some(ident_name(id)),
+            _ => None,
+        },
+        sql::Expr::Nested(inner) => natural_name(inner),
+        _ => None,
+    }
+}
+
+fn quoted(name: &str) -> sql::Ident {
+    sql::Ident::with_quote('`', name)
+}
+
+fn is_null_literal(e: &sql::Expr) -> bool {
+    matches!(e, sql::Expr::Value(v) if v.value == sql::Value::Null)
+}
+
+/// Structural equality ignoring aliases and qualifiers.
+fn same_expr(a: &Expr, b: &Expr) -> bool {
+    strip(a) == strip(b)
+}
+
+fn strip(e: &Expr) -> Expr {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    e.clone()
+        .transform_up(|e| {
+            Ok(match e {
+                Expr::Alias(a) => Transformed::yes(*a.expr),
+                Expr::Column(c) => Transformed::yes(Expr::Column(DfColumn::new_unqualified(c.name))),
+                other => Transformed::no(other),
+            })
+        })
+        .map(|t| t.data)
+        .unwrap_or_else(|_| e.clone())
+}
+
+fn key_display_name(e: &Expr) -> String {
+    match strip(e) {
+        Expr::Column(c) => c.name,
+        other => other.to_string(),
+    }
+}
+
+/// ksql's rendering of a planned expression in error messages, e.g. `ABS(INPUT.ID)`.
+fn display_for_error(e: &Expr, qualifier: &str) -> String {
+    match e {
+        Expr::Column(c) => c.name.clone(),
+        Expr::ScalarFunction(f) => format!(
+            "{}({})",
+            f.func.name().to_ascii_uppercase(),
+            f.args.iter().map(|a| display_arg(a, qualifier)).collect::<Vec<_>>().join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn display_arg(e: &Expr, qualifier: &str) -> String {
+    match e {
+        Expr::Column(c) => format!("{qualifier}.{}", c.name),
+        other => display_for_error(other, qualifier),
+    }
+}
+
+fn clause_error(clause: &str, e: PlanError) -> PlanError {
+    match e {
+        PlanError::Statement(m) => match field_not_found(&m) {
+            Some(name) => PlanError::statement(format!("{clause} column '{name}' cannot be resolved.")),
+            None => PlanError::Statement(m),
+        },
+        other => other,
+    }
+}
+
+fn select_error(expr: &sql::Expr, e: PlanError) -> PlanError {
+    match e {
+        PlanError::Statement(m) => match field_not_found(&m) {
+            Some(_) => PlanError::statement(format!("SELECT column '{}' cannot be resolved.", unquoted_display(expr))),
+            None => PlanError::Statement(m),
+        },
+        other => other,
+    }
+}
+
+fn unquoted_display(expr: &sql::Expr) -> String {
+    match expr {
+        sql::Expr::Identifier(id) => ident_name(id),
+        sql::Expr::CompoundIdentifier(parts) => parts.iter().map(ident_name).collect::<Vec<_>>().join("."),
+        other => other.to_string(),
+    }
+}
+
+/// Extracts the column name from DataFusion's "No field named X" message.
+fn field_not_found(message: &str) -> Option<String> {
+    let rest = message.split("No field named ").nth(1)?;
+    let name = rest.split(['.', ' ']).next_back().unwrap_or(rest);
+    let name: String = rest.split(". Valid").next().unwrap_or(name).to_string();
+    Some(name.trim_matches('"').replace('"', ""))
+}
