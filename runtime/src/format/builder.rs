@@ -109,9 +109,10 @@ impl ColumnBuilder {
         }
     }
 
-    /// Drops every slot at index `len` and above.
+    /// Drops every slot at index `len` and above, including child values a failed decode
+    /// appended for a slot that was never completed (so `len == self.len()` still trims them).
     pub(crate) fn truncate(&mut self, len: usize) {
-        if len >= self.len() {
+        if len > self.len() {
             return;
         }
         self.valid.truncate(len);
