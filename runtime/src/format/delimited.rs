@@ -15,7 +15,7 @@ use base64::Engine;
 
 use super::builder::{ColumnBuilder, Store};
 use super::text::{self, parse_decimal, parse_java_double, parse_java_long, snippet, DecimalError, IntError, BASE64};
-use super::{ksql_type_name, FormatError};
+use super::{ksql_type_name, EncodedRows, FormatError};
 
 pub(crate) fn validate(fields: &Fields) -> Result<(), FormatError> {
     for f in fields {
@@ -242,7 +242,7 @@ pub(crate) fn encode(
     fields: &Fields,
     delimiter: u8,
     rows: usize,
-) -> Result<Vec<Result<Option<Vec<u8>>, FormatError>>, FormatError> {
+) -> Result<EncodedRows, FormatError> {
     let mut out = Vec::with_capacity(rows);
     let mut field_buf = Vec::new();
     for row in 0..rows {

@@ -17,7 +17,7 @@ use base64::Engine;
 use super::builder::{ColumnBuilder, Store};
 use super::delimited::{decimal_error, push_text};
 use super::text::{self, parse_decimal, snippet, BASE64};
-use super::{ksql_type_name, FormatError};
+use super::{ksql_type_name, EncodedRows, FormatError};
 
 /// Nesting limit, so hostile payloads cannot overflow the stack.
 const MAX_DEPTH: usize = 128;
@@ -578,7 +578,7 @@ fn push_number(col: &mut ColumnBuilder, text: &str, integer: bool, column: &str)
         } else {
             let f: f64 = text.parse().map_err(|_| range_err(dt))?;
             let t = f.trunc();
-            if t.is_finite() && t >= -9.223_372_036_854_776e18 && t < 9.223_372_036_854_776e18 {
+            if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&t) {
                 Ok(t as i64)
             } else {
                 Err(range_err(dt))
@@ -876,7 +876,7 @@ pub(crate) fn encode(
     fields: &Fields,
     unwrapped: bool,
     rows: usize,
-) -> Result<Vec<Result<Option<Vec<u8>>, FormatError>>, FormatError> {
+) -> Result<EncodedRows, FormatError> {
     let writers = columns
         .iter()
         .zip(fields.iter())

@@ -6,7 +6,7 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Field, Fields, Float64Type, Int32Type, Int64Type};
 
 use super::builder::{ColumnBuilder, Store};
-use super::{ksql_type_name, FormatError};
+use super::{ksql_type_name, EncodedRows, FormatError};
 
 pub(crate) fn validate(fields: &Fields) -> Result<(), FormatError> {
     if fields.len() != 1 {
@@ -75,7 +75,7 @@ pub(crate) fn encode(
     array: &ArrayRef,
     field: &Field,
     rows: usize,
-) -> Result<Vec<Result<Option<Vec<u8>>, FormatError>>, FormatError> {
+) -> Result<EncodedRows, FormatError> {
     let mut out = Vec::with_capacity(rows);
     for row in 0..rows {
         if array.is_null(row) {

@@ -65,6 +65,9 @@ pub struct Decoded {
     pub null_records: Vec<usize>,
 }
 
+/// The result of [`encode`]: one entry per row, `Ok(None)` for a null payload.
+pub type EncodedRows = Vec<Result<Option<Vec<u8>>, FormatError>>;
+
 /// What went wrong while decoding or encoding, and where.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FormatError {
@@ -291,7 +294,7 @@ pub fn encode(
     columns: &[ArrayRef],
     fields: &Fields,
     wrapping: Wrapping,
-) -> Result<Vec<Result<Option<Vec<u8>>, FormatError>>, FormatError> {
+) -> Result<EncodedRows, FormatError> {
     if columns.len() != fields.len() {
         return Err(FormatError::ColumnCount { expected: fields.len(), actual: columns.len() });
     }
