@@ -4,5 +4,6 @@
 //! store (the deterministic in-memory log, or Kafka), and drives persistent queries.
 
 pub mod engine;
+pub mod format;
 
 pub use engine::{ColumnRole, Engine, EngineError, ErrorKind, SourceColumn, SourceDescription, TopicRecord, WindowInfo, WindowType};
