@@ -3,7 +3,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::{Column as DfColumn, DFSchema, TableReference};
+use datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
+use datafusion::optimizer::AnalyzerRule;
 use datafusion::logical_expr::{col, ExprSchemable, Expr, Extension, LogicalPlan, LogicalPlanBuilder};
 use runnel_parser::{Query, SelectItem, SourceKind, SqlType};
 use sqlparser::ast::{self as sql, SelectItemQualifiedWildcardKind};
@@ -209,7 +212,11 @@ impl<'a> QueryPlanner<'a> {
         }
         proj.push(col(DfColumn::new(Some(qualifier.as_str()), ROWTIME)).alias(SINK_TIMESTAMP));
         builder = builder.project(proj)?;
-        let mut plan = builder.build()?;
+        // DataFusion's own coercion rules give operands common types (INT + BIGINT, ...).
+        let mut plan = TypeCoercion::new().analyze(builder.build()?, &ConfigOptions::default())?;
+        for (i, column) in output.iter_mut().enumerate() {
+            column.data_type = from_arrow(plan.schema().field(i).data_type())?;
+        }
         let repartitioned = partition_by.is_some();
         if repartitioned {
             let key_columns = output.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.clone()).collect();

@@ -1,20 +1,29 @@
-//! The statement executor and query driver (API first; implementation in progress).
+//! The statement executor and query driver: statements change the catalog and start
+//! persistent queries; [`Engine::process`] runs the queries over the topic store.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use runnel_parser::{SourceKind, SqlType};
+use arrow::array::{new_null_array, ArrayRef};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::common::DFSchema;
+use runnel_parser::{parse_statements, ParsedStatement, SourceKind, SqlType, Statement};
+use runnel_planner::catalog::{Catalog, QueryDef, SourceDef};
+use runnel_planner::ddl::{plan_create_source, plan_sink};
+use runnel_planner::expr::ExprPlanner;
+use runnel_planner::nodes::SINK_TIMESTAMP;
+use runnel_planner::types::to_arrow;
+use runnel_planner::{KsqlContext, PlanError, PlannerConfig, QueryPlanner};
 
-/// One record of a topic, as bytes (exactly what Kafka would hold).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct TopicRecord {
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    /// Kafka timestamp, ms since epoch.
-    pub timestamp: i64,
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
-    pub partition: i32,
-    pub offset: i64,
-}
+pub use runnel_planner::catalog::{ColumnRole, WindowInfo, WindowType};
+
+use crate::error::RuntimeError;
+use crate::pipeline::{physical, Pipeline, SinkWriter};
+use crate::source::RecordError;
+pub use crate::topic::TopicRecord;
+use crate::topic::{MemoryTopics, TopicStore};
 
 /// Which family of ksqlDB exception an error corresponds to (the QTT `expectedException.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,12 +45,30 @@ pub struct EngineError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnRole {
-    Key,
-    Value,
-    /// `HEADERS` or `HEADER('k')` (the key, when given).
-    Header,
+impl EngineError {
+    fn statement(message: impl Into<String>) -> Self {
+        EngineError { kind: ErrorKind::Statement, message: message.into() }
+    }
+}
+
+impl From<PlanError> for EngineError {
+    fn from(e: PlanError) -> Self {
+        let kind = match &e {
+            PlanError::Parse(_) => ErrorKind::Parse,
+            PlanError::Statement(_) | PlanError::Unsupported(_) => ErrorKind::Statement,
+            PlanError::Internal(_) => ErrorKind::Engine,
+        };
+        EngineError { kind, message: e.to_string() }
+    }
+}
+
+impl From<RuntimeError> for EngineError {
+    fn from(e: RuntimeError) -> Self {
+        match e {
+            RuntimeError::Plan(p) => p.into(),
+            other => EngineError { kind: ErrorKind::Engine, message: other.to_string() },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,20 +78,6 @@ pub struct SourceColumn {
     pub role: ColumnRole,
     /// For `HEADER('k')` columns.
     pub header_key: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WindowType {
-    Tumbling,
-    Hopping,
-    Session,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowInfo {
-    pub window_type: WindowType,
-    /// Window size in ms (None for SESSION).
-    pub size_ms: Option<i64>,
 }
 
 /// What DESCRIBE / QTT post-conditions need to know about a stream or table.
@@ -85,59 +98,426 @@ pub struct SourceDescription {
     pub is_source: bool,
 }
 
+impl From<&SourceDef> for SourceDescription {
+    fn from(def: &SourceDef) -> Self {
+        SourceDescription {
+            name: def.name.clone(),
+            kind: def.kind,
+            columns: def
+                .columns
+                .iter()
+                .map(|c| SourceColumn {
+                    name: c.name.clone(),
+                    data_type: c.data_type.clone(),
+                    role: c.role,
+                    header_key: c.header_key.clone(),
+                })
+                .collect(),
+            topic: def.topic.clone(),
+            key_format: def.key_format.format.name().to_string(),
+            value_format: def.value_format.format.name().to_string(),
+            key_features: def.key_format.features.clone(),
+            value_features: def.value_format.features.clone(),
+            window: def.window,
+            is_source: def.is_source,
+        }
+    }
+}
+
+struct RunningQuery {
+    id: String,
+    pipeline: Pipeline,
+}
+
 /// The executor. See the module docs.
 pub struct Engine {
-    _properties: BTreeMap<String, String>,
+    config: PlannerConfig,
+    context: KsqlContext,
+    catalog: Catalog,
+    topics: Box<dyn TopicStore>,
+    queries: Vec<RunningQuery>,
+    /// Records skipped by queries (the processing log).
+    processing_errors: Vec<RecordError>,
 }
 
 impl Engine {
     /// A new engine over the in-memory topic store; `properties` are ksql/streams config
     /// overrides (e.g. `ksql.persistence.wrap.single.values`).
     pub fn new(properties: BTreeMap<String, String>) -> Self {
-        Engine { _properties: properties }
+        Self::with_topics(properties, Box::new(MemoryTopics::new()))
+    }
+
+    /// A new engine over any topic store.
+    pub fn with_topics(properties: BTreeMap<String, String>, topics: Box<dyn TopicStore>) -> Self {
+        Engine {
+            config: PlannerConfig::new(properties),
+            context: KsqlContext::new(),
+            catalog: Catalog::new(),
+            topics,
+            queries: Vec::new(),
+            processing_errors: Vec::new(),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Records skipped so far, with why.
+    pub fn processing_errors(&self) -> &[RecordError] {
+        &self.processing_errors
     }
 
     /// Parses and executes one or more statements (DDL, CSAS/CTAS, INSERT, ...).
-    pub fn execute_sql(&mut self, _sql: &str) -> Result<(), EngineError> {
-        Err(EngineError { kind: ErrorKind::Engine, message: "not implemented yet".into() })
+    pub fn execute_sql(&mut self, sql: &str) -> Result<(), EngineError> {
+        let statements = parse_statements(sql).map_err(|e| EngineError::from(PlanError::from(e)))?;
+        for parsed in statements {
+            self.execute(&parsed)?;
+        }
+        Ok(())
+    }
+
+    fn execute(&mut self, parsed: &ParsedStatement) -> Result<(), EngineError> {
+        let text = parsed.text.as_str();
+        match &parsed.statement {
+            Statement::CreateSource { or_replace, is_source, kind, if_not_exists, name, columns, properties } => {
+                if let Some(existing) = self.catalog.source(name) {
+                    if *if_not_exists {
+                        return Ok(());
+                    }
+                    let noun = kind_noun(*kind);
+                    if *or_replace && (existing.is_source || *is_source) {
+                        return Err(EngineError::statement(format!(
+                            "Cannot add {noun} '{name}': CREATE OR REPLACE is not supported on source {noun}s."
+                        )));
+                    }
+                    if !*or_replace {
+                        return Err(EngineError::statement(format!(
+                            "Cannot add {noun} '{name}': A {} with the same name already exists",
+                            kind_noun(existing.kind)
+                        )));
+                    }
+                }
+                let def = plan_create_source(*kind, name, *is_source, columns, properties, &self.catalog.types, &self.config, text)?;
+                self.topics.create_topic(&def.topic, def.partitions.unwrap_or(1))?;
+                self.catalog.put_source(def);
+                Ok(())
+            }
+            Statement::CreateAsSelect { or_replace, kind, if_not_exists, name, properties, query } => {
+                if let Some(existing) = self.catalog.source(name) {
+                    if *if_not_exists {
+                        return Ok(());
+                    }
+                    if !*or_replace {
+                        return Err(EngineError::statement(format!(
+                            "Cannot add {} '{name}': A {} with the same name already exists",
+                            kind_noun(*kind),
+                            kind_noun(existing.kind)
+                        )));
+                    }
+                }
+                let planner = QueryPlanner::new(&self.catalog, &self.context);
+                let planned = planner.plan(query, Some(name))?;
+                if planned.kind != *kind {
+                    let (produces, use_kind) = match planned.kind {
+                        SourceKind::Stream => ("STREAM", "STREAM"),
+                        SourceKind::Table => ("TABLE", "TABLE"),
+                    };
+                    return Err(EngineError::statement(format!(
+                        "Invalid result type. Your SELECT query produces a {produces}. Please use CREATE {use_kind} AS SELECT statement instead."
+                    )));
+                }
+                let input = self.catalog.require_source(&planned.sources[0])?.clone();
+                let sink = plan_sink(name, *kind, properties, &planned, &input, &self.config, text)?;
+                let plan = planned.with_sink(name);
+                let pipeline = Pipeline::compile(&plan, &sink)?;
+                let partitions = sink.partitions.or_else(|| self.topics.partitions(&input.topic)).unwrap_or(1);
+                self.topics.create_topic(&sink.topic, partitions)?;
+                let prefix = if *kind == SourceKind::Stream { "CSAS" } else { "CTAS" };
+                let id = format!("{prefix}_{name}_{}", self.catalog.next_query_number());
+                self.catalog.put_query(QueryDef {
+                    id: id.clone(),
+                    statement: text.to_string(),
+                    sources: planned.sources.clone(),
+                    sink: Some(name.clone()),
+                });
+                self.catalog.put_source(sink);
+                self.queries.push(RunningQuery { id, pipeline });
+                Ok(())
+            }
+            Statement::InsertInto { target, query, .. } => {
+                let sink = self.catalog.require_source(target)?.clone();
+                if sink.is_source {
+                    return Err(EngineError::statement(format!("Cannot insert into read-only {}: {target}", kind_noun(sink.kind))));
+                }
+                let planner = QueryPlanner::new(&self.catalog, &self.context);
+                let planned = planner.plan(query, Some(target))?;
+                let result_schema: Vec<(String, SqlType, ColumnRole)> =
+                    planned.output.iter().map(|c| (c.name.clone(), c.data_type.clone(), c.role)).collect();
+                let sink_schema: Vec<(String, SqlType, ColumnRole)> =
+                    sink.columns.iter().filter(|c| c.role != ColumnRole::Header).map(|c| (c.name.clone(), c.data_type.clone(), c.role)).collect();
+                if result_schema != sink_schema {
+                    return Err(EngineError::statement(format!(
+                        "Incompatible schema between results and sink.\nResult schema is {}\nSink schema is {}",
+                        render_schema(&result_schema, planned.kind),
+                        render_schema(&sink_schema, sink.kind)
+                    )));
+                }
+                let plan = planned.with_sink(target);
+                let pipeline = Pipeline::compile(&plan, &sink)?;
+                let id = format!("INSERTQUERY_{}", self.catalog.next_query_number());
+                self.catalog.put_query(QueryDef {
+                    id: id.clone(),
+                    statement: text.to_string(),
+                    sources: planned.sources.clone(),
+                    sink: Some(target.clone()),
+                });
+                self.queries.push(RunningQuery { id, pipeline });
+                Ok(())
+            }
+            Statement::InsertValues { target, columns, values } => self.insert_values(target, columns.as_deref(), values),
+            Statement::Drop { kind, if_exists, name, delete_topic } => {
+                let Some(def) = self.catalog.source(name).cloned() else {
+                    if *if_exists {
+                        return Ok(());
+                    }
+                    return Err(EngineError::statement(format!("{} {name} does not exist.", capitalized(kind_noun(*kind)))));
+                };
+                if def.kind != *kind {
+                    return Err(EngineError::statement(format!(
+                        "Incompatible data source type is {}, but statement was DROP {}",
+                        kind_noun(def.kind).to_ascii_uppercase(),
+                        kind_noun(*kind).to_ascii_uppercase()
+                    )));
+                }
+                if *delete_topic && def.is_source {
+                    return Err(EngineError::statement(format!("Cannot delete topic for read-only source: {name}")));
+                }
+                let readers: Vec<String> = self.catalog.readers_of(name).iter().map(|q| q.id.clone()).collect();
+                if !readers.is_empty() {
+                    return Err(EngineError::statement(format!(
+                        "Cannot drop {name}.\nThe following queries read from this source: [{}].\nYou need to terminate them before dropping {name}.",
+                        readers.join(", ")
+                    )));
+                }
+                // The query writing a C*AS sink is terminated with it.
+                for writer in self.catalog.writers_of(name).iter().map(|q| q.id.clone()).collect::<Vec<_>>() {
+                    self.terminate(&writer);
+                }
+                self.catalog.remove_source(name);
+                if *delete_topic {
+                    self.topics.delete_topic(&def.topic);
+                }
+                Ok(())
+            }
+            Statement::CreateType { if_not_exists, name, data_type } => {
+                if self.catalog.types.contains_key(name) {
+                    if *if_not_exists {
+                        return Ok(());
+                    }
+                    return Err(EngineError::statement(format!("Cannot register custom type '{name}' since it is already registered")));
+                }
+                let resolved = runnel_planner::types::resolve_custom(data_type, &self.catalog.types)?;
+                self.catalog.types.insert(name.clone(), resolved);
+                Ok(())
+            }
+            Statement::DropType { if_exists, name } => {
+                if self.catalog.types.remove(name).is_none() && !*if_exists {
+                    return Err(EngineError::statement(format!("Type {name} does not exist.")));
+                }
+                Ok(())
+            }
+            Statement::Terminate(target) => {
+                match target {
+                    runnel_parser::QueryTarget::All => {
+                        for id in self.queries.iter().map(|q| q.id.clone()).collect::<Vec<_>>() {
+                            self.terminate(&id);
+                        }
+                    }
+                    runnel_parser::QueryTarget::Id(id) => {
+                        if self.catalog.query(id).is_none() {
+                            return Err(EngineError::statement(format!("Unknown queryId: {id}")));
+                        }
+                        self.terminate(id);
+                    }
+                }
+                Ok(())
+            }
+            Statement::RunScript { .. } => {
+                Err(EngineError::statement("RUN SCRIPT is only available in the CLI: the server does not read local files"))
+            }
+            Statement::Query(_) => Err(EngineError::statement(
+                "The engine only runs persistent statements; SELECT is served by the server's /query endpoint",
+            )),
+            // Listing, describing and session statements do not change the engine.
+            _ => Ok(()),
+        }
+    }
+
+    fn terminate(&mut self, id: &str) {
+        self.queries.retain(|q| q.id != id);
+        self.catalog.remove_query(id);
+    }
+
+    fn insert_values(
+        &mut self,
+        target: &str,
+        columns: Option<&[String]>,
+        values: &[runnel_parser::Expr],
+    ) -> Result<(), EngineError> {
+        let sink = self.catalog.require_source(target)?.clone();
+        if sink.is_source {
+            return Err(EngineError::statement(format!("Cannot insert values into read-only {}: {target}", kind_noun(sink.kind))));
+        }
+        let data_columns: Vec<&runnel_planner::Column> = sink.columns.iter().filter(|c| c.role != ColumnRole::Header).collect();
+        let names: Vec<String> = match columns {
+            Some(cols) => cols.to_vec(),
+            None => data_columns.iter().map(|c| c.name.clone()).collect(),
+        };
+        if names.len() != values.len() {
+            return Err(EngineError::statement(format!(
+                "Expected a value for each column. Expected Columns: [{}]. Got {}",
+                names.join(", "),
+                values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let empty = DFSchema::empty();
+        let planner = ExprPlanner::new(&self.context, &self.catalog.types);
+        let one_row = RecordBatch::try_new_with_options(
+            Arc::new(Schema::empty()),
+            vec![],
+            &RecordBatchOptions::new().with_row_count(Some(1)),
+        )
+        .map_err(RuntimeError::from)?;
+        let mut provided: BTreeMap<String, ArrayRef> = BTreeMap::new();
+        for (name, value) in names.iter().zip(values) {
+            let target_type = if name == "ROWTIME" {
+                DataType::Int64
+            } else {
+                let column = data_columns
+                    .iter()
+                    .find(|c| &c.name == name)
+                    .ok_or_else(|| EngineError::statement(format!("Column name {name} does not exist.")))?;
+                to_arrow(&column.data_type)
+            };
+            let expr = planner.plan(value, &empty)?;
+            let physical = physical(&expr, &empty)?;
+            let array = physical
+                .evaluate(&one_row)
+                .and_then(|v| v.into_array(1))
+                .map_err(|e| EngineError::statement(format!("Failed to insert values into '{target}'. {e}")))?;
+            let array = cast(&array, &target_type).map_err(|_| {
+                EngineError::statement(format!(
+                    "Failed to insert values into '{target}'. Expected type {} for column {name} but got {value}",
+                    target_type
+                ))
+            })?;
+            provided.insert(name.clone(), array);
+        }
+        let mut fields = Vec::new();
+        let mut arrays = Vec::new();
+        for c in &data_columns {
+            let dt = to_arrow(&c.data_type);
+            arrays.push(provided.get(&c.name).cloned().unwrap_or_else(|| new_null_array(&dt, 1)));
+            fields.push(Field::new(&c.name, dt, true));
+        }
+        fields.push(Field::new(SINK_TIMESTAMP, DataType::Int64, true));
+        arrays.push(provided.get("ROWTIME").cloned().unwrap_or_else(|| Arc::new(arrow::array::Int64Array::from(vec![0i64]))));
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(RuntimeError::from)?;
+        let writer = SinkWriter::new(&sink, &batch.schema())?;
+        let mut errors = Vec::new();
+        let records = writer.write(&batch, &[false], &mut errors)?;
+        if let Some(e) = errors.first() {
+            return Err(EngineError::statement(format!("Failed to insert values into '{target}'. {}", e.message)));
+        }
+        for r in records {
+            self.topics.append(&sink.topic, None, r)?;
+        }
+        Ok(())
     }
 
     /// Creates a topic (no-op if it exists).
-    pub fn create_topic(&mut self, _name: &str, _partitions: i32) {}
+    pub fn create_topic(&mut self, name: &str, partitions: i32) {
+        // Only fails for a partition count below 1, which callers never pass.
+        let _ = self.topics.create_topic(name, partitions.max(1));
+    }
 
     /// Appends a record to a topic (the topic is created if missing); `partition`/`offset` in
     /// `record` are ignored and assigned.
-    pub fn produce(&mut self, _topic: &str, _record: TopicRecord) -> Result<(), EngineError> {
+    pub fn produce(&mut self, topic: &str, record: TopicRecord) -> Result<(), EngineError> {
+        if self.topics.partitions(topic).is_none() {
+            self.topics.create_topic(topic, 1)?;
+        }
+        self.topics.append(topic, None, record)?;
         Ok(())
     }
 
     /// Runs every persistent query until all input has been consumed.
     pub fn process(&mut self) -> Result<(), EngineError> {
-        Ok(())
+        loop {
+            let mut progressed = false;
+            for q in &mut self.queries {
+                let read = q.pipeline.poll(self.topics.as_mut(), &mut self.processing_errors).map_err(|e| EngineError {
+                    kind: ErrorKind::Processing,
+                    message: format!("Exception caught in process. query={}: {e}", q.id),
+                })?;
+                progressed |= read > 0;
+            }
+            if !progressed {
+                return Ok(());
+            }
+        }
     }
 
-    /// All records of a topic in offset order (partitions concatenated in partition order).
-    pub fn records(&self, _topic: &str) -> Vec<TopicRecord> {
-        Vec::new()
+    /// All records of a topic in append order.
+    pub fn records(&self, topic: &str) -> Vec<TopicRecord> {
+        self.topics.read(topic, 0, usize::MAX).0
     }
 
     /// Names of all topics that exist (including internal ones).
     pub fn topic_names(&self) -> Vec<String> {
-        Vec::new()
+        self.topics.topic_names()
     }
 
     /// Partition count of a topic, if it exists.
-    pub fn topic_partitions(&self, _topic: &str) -> Option<i32> {
-        None
+    pub fn topic_partitions(&self, topic: &str) -> Option<i32> {
+        self.topics.partitions(topic)
     }
 
     /// The stream or table with this (already resolved, case-sensitive) name.
-    pub fn source(&self, _name: &str) -> Option<SourceDescription> {
-        None
+    pub fn source(&self, name: &str) -> Option<SourceDescription> {
+        self.catalog.source(name).map(SourceDescription::from)
     }
 
     /// All sources reading or writing this topic.
-    pub fn sources_for_topic(&self, _topic: &str) -> Vec<SourceDescription> {
-        Vec::new()
+    pub fn sources_for_topic(&self, topic: &str) -> Vec<SourceDescription> {
+        self.catalog.sources().filter(|s| s.topic == topic).map(SourceDescription::from).collect()
     }
+}
+
+fn kind_noun(kind: SourceKind) -> &'static str {
+    runnel_planner::catalog::kind_name(kind)
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn render_schema(columns: &[(String, SqlType, ColumnRole)], kind: SourceKind) -> String {
+    columns
+        .iter()
+        .map(|(n, t, r)| {
+            let role = match (r, kind) {
+                (ColumnRole::Key, SourceKind::Table) => " PRIMARY KEY",
+                (ColumnRole::Key, SourceKind::Stream) => " KEY",
+                _ => "",
+            };
+            format!("`{n}` {}{role}", runnel_planner::types::display_type(t))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -4,6 +4,12 @@
 //! store (the deterministic in-memory log, or Kafka), and drives persistent queries.
 
 pub mod engine;
+pub mod error;
 pub mod format;
+pub mod pipeline;
+pub mod source;
+pub mod time_format;
+pub mod topic;
 
 pub use engine::{ColumnRole, Engine, EngineError, ErrorKind, SourceColumn, SourceDescription, TopicRecord, WindowInfo, WindowType};
+pub use error::RuntimeError;

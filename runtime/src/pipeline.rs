@@ -1,0 +1,309 @@
+//! A running persistent query: source decode -> stateless operators -> sink encode.
+//!
+//! The logical plan is compiled into a short push pipeline over Arrow batches: a filter
+//! predicate and projection expressions become DataFusion `PhysicalExpr`s evaluated on whole
+//! batches. An expression that fails on a batch is re-evaluated row by row so that only the
+//! failing rows are affected (ksqlDB logs such a row and yields NULL for that expression;
+//! a failing WHERE drops the row).
+
+use std::sync::Arc;
+
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, BooleanArray};
+use arrow::compute::{cast, concat, filter_record_batch};
+use arrow::datatypes::{DataType, Field, Fields, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::common::DFSchema;
+use datafusion::execution::context::ExecutionProps;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
+use runnel_parser::SourceKind;
+use runnel_planner::catalog::{ColumnRole, SourceDef};
+use runnel_planner::nodes::{RepartitionNode, SinkNode, SourceTable, SINK_TIMESTAMP};
+use runnel_planner::types::to_arrow;
+
+use crate::error::{RuntimeError, RuntimeResult};
+use crate::format::{encode, Format, Wrapping};
+use crate::source::{runtime_format, wrapping, RecordError, SourceDecoder};
+use crate::topic::{Position, TopicRecord, TopicStore};
+
+/// Records read per batch.
+const BATCH_SIZE: usize = 4096;
+
+/// One stateless step between source and sink.
+enum Operator {
+    Filter(Arc<dyn PhysicalExpr>),
+    Project { exprs: Vec<Arc<dyn PhysicalExpr>>, schema: SchemaRef },
+}
+
+/// A compiled persistent query.
+pub struct Pipeline {
+    source_topic: String,
+    source_kind: SourceKind,
+    decoder: SourceDecoder,
+    operators: Vec<Operator>,
+    sink: SinkWriter,
+    position: Position,
+}
+
+impl Pipeline {
+    /// Compiles `plan` (rooted at a Sink node) writing to `sink`.
+    pub fn compile(plan: &LogicalPlan, sink: &SourceDef) -> RuntimeResult<Self> {
+        let mut operators = Vec::new();
+        let mut node = plan;
+        let source: SourceDef;
+        loop {
+            match node {
+                LogicalPlan::Extension(ext) => {
+                    let any = ext.node.as_any();
+                    if let Some(s) = any.downcast_ref::<SinkNode>() {
+                        node = &s.input;
+                    } else if let Some(r) = any.downcast_ref::<RepartitionNode>() {
+                        // One process holds every partition: re-keying needs no shuffle here.
+                        node = &r.input;
+                    } else {
+                        return Err(RuntimeError::Execution(format!(
+                            "{} is not supported by the runtime yet",
+                            ext.node.name()
+                        )));
+                    }
+                }
+                LogicalPlan::Projection(p) => {
+                    let input_schema = p.input.schema();
+                    let exprs = p.expr.iter().map(|e| physical(e, input_schema)).collect::<RuntimeResult<_>>()?;
+                    let schema = Arc::new(p.schema.as_arrow().clone());
+                    operators.push(Operator::Project { exprs, schema });
+                    node = &p.input;
+                }
+                LogicalPlan::Filter(f) => {
+                    operators.push(Operator::Filter(physical(&f.predicate, f.input.schema())?));
+                    node = &f.input;
+                }
+                LogicalPlan::TableScan(scan) => {
+                    let any: &dyn std::any::Any = scan.source.as_ref();
+                    let table = any
+                        .downcast_ref::<SourceTable>()
+                        .ok_or_else(|| RuntimeError::Internal("scan of a non-ksql relation".into()))?;
+                    source = table.source.clone();
+                    break;
+                }
+                other => {
+                    return Err(RuntimeError::Execution(format!(
+                        "plan node {} is not supported by the runtime yet",
+                        other.display()
+                    )))
+                }
+            }
+        }
+        operators.reverse();
+        let output_schema = match operators.last() {
+            Some(Operator::Project { schema, .. }) => schema.clone(),
+            _ => return Err(RuntimeError::Internal("plan without a projection".into())),
+        };
+        Ok(Pipeline {
+            source_topic: source.topic.clone(),
+            source_kind: source.kind,
+            decoder: SourceDecoder::new(source)?,
+            operators,
+            sink: SinkWriter::new(sink, &output_schema)?,
+            position: 0,
+        })
+    }
+
+    /// Processes everything available on the source topic. Returns the number of records read.
+    pub fn poll(&mut self, topics: &mut dyn TopicStore, errors: &mut Vec<RecordError>) -> RuntimeResult<usize> {
+        let mut total = 0;
+        loop {
+            let (records, next) = topics.read(&self.source_topic, self.position, BATCH_SIZE);
+            if records.is_empty() {
+                return Ok(total);
+            }
+            self.position = next;
+            total += records.len();
+            let out = self.process(&records, errors)?;
+            for record in out {
+                topics.append(&self.sink.topic, None, record)?;
+            }
+        }
+    }
+
+    fn process(&mut self, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<Vec<TopicRecord>> {
+        let decoded = self.decoder.decode(&self.source_topic, records, errors)?;
+        let mut batch = decoded.batch;
+        // Streams ignore null values; tables treat them as deletes.
+        let mut tombstone = decoded.tombstone;
+        if self.source_kind == SourceKind::Stream && tombstone.iter().any(|t| *t) {
+            let keep = BooleanArray::from(tombstone.iter().map(|t| !t).collect::<Vec<_>>());
+            batch = filter_record_batch(&batch, &keep)?;
+            tombstone = vec![false; batch.num_rows()];
+        }
+        // For tables, rows a filter rejects become deletes of their key.
+        let mut deleted = tombstone;
+        for op in &self.operators {
+            match op {
+                Operator::Filter(predicate) => {
+                    let mask = evaluate_predicate(predicate, &batch)?;
+                    if self.source_kind == SourceKind::Table {
+                        for (i, d) in deleted.iter_mut().enumerate() {
+                            if !mask.value(i) || mask.is_null(i) {
+                                *d = true;
+                            }
+                        }
+                    } else {
+                        batch = filter_record_batch(&batch, &mask)?;
+                    }
+                }
+                Operator::Project { exprs, schema } => {
+                    let columns = exprs
+                        .iter()
+                        .zip(schema.fields())
+                        .map(|(e, f)| evaluate_column(e, &batch, f.data_type()))
+                        .collect::<RuntimeResult<Vec<_>>>()?;
+                    batch = RecordBatch::try_new(schema.clone(), columns)?;
+                }
+            }
+        }
+        if deleted.len() != batch.num_rows() {
+            deleted = vec![false; batch.num_rows()];
+        }
+        self.sink.write(&batch, &deleted, errors)
+    }
+}
+
+/// A DataFusion physical expression for `expr` over rows of `schema`.
+pub(crate) fn physical(expr: &Expr, schema: &DFSchema) -> RuntimeResult<Arc<dyn PhysicalExpr>> {
+    Ok(create_physical_expr(expr, schema, &ExecutionProps::new(), &PhysicalPlanningContext::default())?)
+}
+
+/// Evaluates `expr` over `batch`; rows whose evaluation fails become NULL.
+fn evaluate_column(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch, data_type: &DataType) -> RuntimeResult<ArrayRef> {
+    let result = expr.evaluate(batch).and_then(|v| v.into_array(batch.num_rows()));
+    let array = match result {
+        Ok(a) => a,
+        Err(_) => {
+            let mut pieces = Vec::with_capacity(batch.num_rows());
+            for row in 0..batch.num_rows() {
+                let one = batch.slice(row, 1);
+                let piece = expr.evaluate(&one).and_then(|v| v.into_array(1)).ok().filter(|a| a.data_type() == data_type);
+                pieces.push(piece.unwrap_or_else(|| new_null_array(data_type, 1)));
+            }
+            let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+            if refs.is_empty() {
+                new_null_array(data_type, 0)
+            } else {
+                concat(&refs)?
+            }
+        }
+    };
+    if array.data_type() != data_type {
+        return Ok(cast(&array, data_type)?);
+    }
+    Ok(array)
+}
+
+/// Evaluates a predicate; NULL and failing rows are false.
+fn evaluate_predicate(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> RuntimeResult<BooleanArray> {
+    let column = evaluate_column(expr, batch, &DataType::Boolean)?;
+    let bools = column.as_boolean();
+    Ok(BooleanArray::from((0..bools.len()).map(|i| bools.is_valid(i) && bools.value(i)).collect::<Vec<_>>()))
+}
+
+/// Encodes result rows into records of the sink topic.
+pub(crate) struct SinkWriter {
+    topic: String,
+    key_format: Format,
+    value_format: Format,
+    value_wrapping: Wrapping,
+    key_fields: Fields,
+    value_fields: Fields,
+    key_idx: Vec<usize>,
+    value_idx: Vec<usize>,
+    timestamp_idx: usize,
+}
+
+impl SinkWriter {
+    pub(crate) fn new(sink: &SourceDef, schema: &SchemaRef) -> RuntimeResult<Self> {
+        let index_of = |name: &str| {
+            schema
+                .index_of(name)
+                .map_err(|_| RuntimeError::Internal(format!("sink column {name} missing from the query result")))
+        };
+        let mut key_idx = Vec::new();
+        let mut value_idx = Vec::new();
+        let mut key_fields = Vec::new();
+        let mut value_fields = Vec::new();
+        for c in &sink.columns {
+            let field = Field::new(&c.name, to_arrow(&c.data_type), true);
+            match c.role {
+                ColumnRole::Key => {
+                    key_idx.push(index_of(&c.name)?);
+                    key_fields.push(field);
+                }
+                ColumnRole::Value => {
+                    value_idx.push(index_of(&c.name)?);
+                    value_fields.push(field);
+                }
+                ColumnRole::Header => {}
+            }
+        }
+        let timestamp_idx = match &sink.timestamp {
+            Some(ts) => index_of(&ts.column)?,
+            None => index_of(SINK_TIMESTAMP)?,
+        };
+        Ok(SinkWriter {
+            topic: sink.topic.clone(),
+            key_format: runtime_format(&sink.key_format)?,
+            value_format: runtime_format(&sink.value_format)?,
+            value_wrapping: wrapping(&sink.value_format),
+            key_fields: Fields::from(key_fields),
+            value_fields: Fields::from(value_fields),
+            key_idx,
+            value_idx,
+            timestamp_idx,
+        })
+    }
+
+    pub(crate) fn write(&self, batch: &RecordBatch, deleted: &[bool], errors: &mut Vec<RecordError>) -> RuntimeResult<Vec<TopicRecord>> {
+        let rows = batch.num_rows();
+        let keys: Vec<ArrayRef> = self.key_idx.iter().map(|&i| batch.column(i).clone()).collect();
+        let values: Vec<ArrayRef> = self.value_idx.iter().map(|&i| batch.column(i).clone()).collect();
+        let key_bytes = encode(&self.key_format, &keys, &self.key_fields, Wrapping::Unwrapped)?;
+        let value_bytes = encode(&self.value_format, &values, &self.value_fields, self.value_wrapping)?;
+        let ts = cast(batch.column(self.timestamp_idx), &DataType::Int64)?;
+        let ts = ts.as_primitive::<arrow::datatypes::Int64Type>();
+        let mut out = Vec::with_capacity(rows);
+        for (row, (key, value)) in key_bytes.into_iter().zip(value_bytes).enumerate() {
+            let key = match key {
+                Ok(k) => k,
+                Err(e) => {
+                    errors.push(RecordError { topic: self.topic.clone(), offset: -1, message: format!("Failed to serialize key: {e}") });
+                    continue;
+                }
+            };
+            let value = if deleted.get(row).copied().unwrap_or(false) {
+                None
+            } else {
+                match value {
+                    Ok(v) => v,
+                    Err(e) => {
+                        errors.push(RecordError {
+                            topic: self.topic.clone(),
+                            offset: -1,
+                            message: format!("Failed to serialize value: {e}"),
+                        });
+                        continue;
+                    }
+                }
+            };
+            out.push(TopicRecord {
+                key,
+                value,
+                timestamp: if ts.is_null(row) { 0 } else { ts.value(row) },
+                headers: Vec::new(),
+                partition: 0,
+                offset: 0,
+            });
+        }
+        Ok(out)
+    }
+}
