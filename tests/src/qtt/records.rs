@@ -165,7 +165,10 @@ pub fn decode(spec: &FormatSpec, bytes: Option<&[u8]>, expected: &Value) -> Resu
         Some("JSON") => serde_json::from_slice(bytes)
             .map_err(|e| format!("invalid JSON ({e}): {}", short(&String::from_utf8_lossy(bytes)))),
         Some("KAFKA") => decode_kafka(spec.single_type(), bytes, expected),
-        Some("DELIMITED") => Ok(Value::String(String::from_utf8_lossy(bytes).into_owned())),
+        Some("DELIMITED") if matches!(expected, Value::String(_) | Value::Null) => {
+            Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()))
+        }
+        // DELIMITED (expected given as a non-string) and unknown formats.
         _ => {
             if !expected.is_string() {
                 if let Ok(v) = serde_json::from_slice(bytes) {
@@ -311,6 +314,8 @@ mod tests {
         assert_eq!(encode(&spec("DELIMITED", &[]), &json!("1,a")).unwrap(), Some(b"1,a".to_vec()));
         assert_eq!(encode(&spec("DELIMITED", &[]), &json!(12)).unwrap(), Some(b"12".to_vec()));
         assert_eq!(decode(&spec("DELIMITED", &[]), Some(b"1,a"), &Value::Null).unwrap(), json!("1,a"));
+        assert_eq!(decode(&spec("DELIMITED", &[]), Some(b"12"), &json!(12)).unwrap(), json!(12));
+        assert_eq!(decode(&spec("DELIMITED", &[]), Some(b"12"), &json!("12")).unwrap(), json!("12"));
         assert_eq!(decode(&spec("JSON", &[]), Some(br#"{"A":1}"#), &Value::Null).unwrap(), json!({"A": 1}));
         assert!(decode(&spec("JSON", &[]), Some(b"{"), &Value::Null).is_err());
         assert_eq!(decode(&spec("JSON", &[]), None, &json!(1)).unwrap(), Value::Null);
