@@ -57,11 +57,15 @@ pub fn kind_matches(kind: ErrorKind, expected_type: Option<&str>) -> bool {
     }
 }
 
-fn describe_expected(exp: &ExpectedException) -> String {
-    let t = simple_type(exp).unwrap_or("any exception");
+fn describe_expected(exp: &ExpectedException) -> &str {
+    simple_type(exp).unwrap_or("any exception")
+}
+
+/// Suffix naming the expected message; [`report::normalize_reason`] cuts reasons at " | ".
+fn expected_message_suffix(exp: &ExpectedException) -> String {
     match &exp.message {
-        Some(m) => format!("{t} ('{}')", m.lines().next().unwrap_or("")),
-        None => t.to_string(),
+        Some(m) => format!(" | expected message: {}", m.lines().next().unwrap_or("")),
+        None => String::new(),
     }
 }
 
@@ -80,10 +84,11 @@ pub fn check_exception(exp: &ExpectedException, err: &EngineError, statement: Op
         Ok(())
     } else {
         Err(format!(
-            "expected exception {} but got {} error: {}",
+            "expected exception {} but got {} error: {}{}",
             describe_expected(exp),
             kind_name(err.kind),
-            err.message.lines().next().unwrap_or("")
+            err.message.lines().next().unwrap_or(""),
+            expected_message_suffix(exp)
         ))
     }
 }
@@ -149,7 +154,11 @@ pub fn run_case(tc: &TestCase) -> Result<(), String> {
     }
     if let Some(exp) = expected {
         if !is_streams_exception(exp) {
-            return Err(format!("expected exception {} but statements succeeded", describe_expected(exp)));
+            return Err(format!(
+                "expected exception {} but statements succeeded{}",
+                describe_expected(exp),
+                expected_message_suffix(exp)
+            ));
         }
     }
 
@@ -172,7 +181,11 @@ pub fn run_case(tc: &TestCase) -> Result<(), String> {
         };
     }
     if let Some(exp) = expected {
-        return Err(format!("expected exception {} but statements and processing succeeded", describe_expected(exp)));
+        return Err(format!(
+                "expected exception {} but statements and processing succeeded{}",
+                describe_expected(exp),
+                expected_message_suffix(exp)
+            ));
     }
 
     // Outputs, per topic in order of first appearance.

@@ -58,7 +58,8 @@ pub fn normalize_reason(reason: &str) -> String {
             (Regex::new(r"\d+").expect("regex"), "N"),
         ]
     });
-    let mut s = reason.lines().next().unwrap_or("").trim().to_string();
+    let first = reason.lines().next().unwrap_or("");
+    let mut s = first.split(" | ").next().unwrap_or(first).trim().to_string();
     for (re, rep) in res {
         s = re.replace_all(&s, *rep).into_owned();
     }
@@ -136,6 +137,10 @@ mod tests {
             "statement N failed: Column '_' not found in \"_\""
         );
         assert_eq!(normalize_reason("topic 'S1': expected 3 records, got 0"), "topic '_': expected N records, got N");
+        assert_eq!(
+            normalize_reason("expected exception KsqlException but got Engine error: x | expected message: 'a' b"),
+            "expected exception KsqlException but got Engine error: x"
+        );
     }
 
     #[test]
