@@ -88,10 +88,11 @@ pub fn strip_comments(src: &str) -> String {
 pub fn collect_files(paths: &[PathBuf]) -> std::io::Result<Vec<(PathBuf, String)>> {
     let mut out = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(p)?;
+        let with_path = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", p.display()));
+        let meta = std::fs::metadata(p).map_err(with_path)?;
         if meta.is_dir() {
             let mut found = Vec::new();
-            walk(p, &mut found)?;
+            walk(p, &mut found).map_err(with_path)?;
             found.sort();
             for f in found {
                 let display = f.strip_prefix(p).unwrap_or(&f).to_string_lossy().replace('\\', "/");
