@@ -71,14 +71,20 @@ pub fn normalize_reason(reason: &str) -> String {
 
 /// The console summary: one line per file, the top failure classes, and the totals line last.
 pub fn summary(results: &[CaseResult]) -> String {
+    summary_with_files(&[], results)
+}
+
+/// Like [`summary`], but also lists `files` that have no results (e.g. all cases disabled),
+/// in the given order; files only present in `results` follow.
+pub fn summary_with_files(all_files: &[String], results: &[CaseResult]) -> String {
     let mut out = String::new();
-    let mut files: Vec<(&str, Counts)> = Vec::new();
+    let mut files: Vec<(&str, Counts)> = all_files.iter().map(|f| (f.as_str(), Counts::default())).collect();
     let mut total = Counts::default();
     let mut reasons: HashMap<String, usize> = HashMap::new();
     for r in results {
-        match files.last_mut() {
-            Some((f, c)) if *f == r.file => c.add(r.status),
-            _ => {
+        match files.iter_mut().find(|(f, _)| *f == r.file) {
+            Some((_, c)) => c.add(r.status),
+            None => {
                 let mut c = Counts::default();
                 c.add(r.status);
                 files.push((&r.file, c));
@@ -157,6 +163,11 @@ mod tests {
         assert_eq!(lines[1], "b.json: 0 passed, 1 failed, 1 skipped");
         assert!(s.contains("     2  x N"));
         assert_eq!(*lines.last().unwrap(), "1 passed, 2 failed, 1 skipped");
+        let s = summary_with_files(&["z.json".to_string(), "b.json".to_string()], &results);
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines[0], "z.json: 0 passed, 0 failed, 0 skipped");
+        assert_eq!(lines[1], "b.json: 0 passed, 1 failed, 1 skipped");
+        assert_eq!(lines[2], "a.json: 1 passed, 1 failed, 0 skipped");
         let mut buf = Vec::new();
         write_report(&mut buf, &results).unwrap();
         let first: serde_json::Value = serde_json::from_str(std::str::from_utf8(&buf).unwrap().lines().nth(2).unwrap()).unwrap();
