@@ -73,9 +73,12 @@ fn expected_message_suffix(exp: &ExpectedException) -> String {
 /// (ksqlDB appends "\nStatement: <sql>" to some messages).
 pub fn check_exception(exp: &ExpectedException, err: &EngineError, statement: Option<&str>) -> Result<(), String> {
     let type_ok = kind_matches(err.kind, simple_type(exp));
-    let message_ok = match &exp.message {
-        None => true,
-        Some(m) => {
+    // With a `causeMessage` (StreamsException wrapping e.g. "Numeric field overflow") the cause's
+    // message must appear; the outer Kafka Streams boilerplate message is not required then.
+    let message_ok = match (&exp.cause_message, &exp.message) {
+        (Some(cause), _) => err.message.contains(cause.as_str()),
+        (None, None) => true,
+        (None, Some(m)) => {
             err.message.contains(m.as_str())
                 || statement.is_some_and(|s| format!("{}\nStatement: {s}", err.message).contains(m.as_str()))
         }
@@ -314,7 +317,7 @@ mod tests {
     use super::*;
 
     fn exp(t: &str, m: Option<&str>) -> ExpectedException {
-        ExpectedException { exception_type: Some(t.into()), message: m.map(str::to_string) }
+        ExpectedException { exception_type: Some(t.into()), message: m.map(str::to_string), cause_message: None }
     }
 
     fn err(kind: ErrorKind, m: &str) -> EngineError {
@@ -334,6 +337,10 @@ mod tests {
         let e = exp("org.apache.kafka.streams.errors.StreamsException", None);
         assert!(check_exception(&e, &err(ErrorKind::Processing, "boom"), None).is_ok());
         assert!(check_exception(&e, &err(ErrorKind::Statement, "boom"), None).is_err());
+        let mut e = exp("org.apache.kafka.streams.errors.StreamsException", Some("Exception caught in process"));
+        e.cause_message = Some("Numeric field overflow".into());
+        assert!(check_exception(&e, &err(ErrorKind::Processing, "Numeric field overflow, x"), None).is_ok());
+        assert!(check_exception(&e, &err(ErrorKind::Processing, "Exception caught in process"), None).is_err());
         let e = exp("io.confluent.ksql.parser.exception.ParseFailedException", None);
         assert!(check_exception(&e, &err(ErrorKind::Parse, "boom"), None).is_ok());
         assert!(check_exception(&e, &err(ErrorKind::Statement, "boom"), None).is_err());

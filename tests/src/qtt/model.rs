@@ -96,6 +96,9 @@ pub struct ExpectedException {
     pub exception_type: Option<String>,
     #[serde(default)]
     pub message: Option<String>,
+    /// Message of the wrapped cause (StreamsException cases).
+    #[serde(default, rename = "causeMessage")]
+    pub cause_message: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
