@@ -1,1 +1,3 @@
-//! placeholder
+//! runnel-tests: conformance harnesses (QTT), end-to-end tests and benches.
+
+pub mod qtt;
