@@ -194,7 +194,13 @@ impl Decoder {
             .fields()
             .iter()
             .map(|f| ColumnBuilder::new(f.name(), f.data_type()))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| match e {
+                FormatError::UnsupportedType { column, data_type, .. } => {
+                    FormatError::UnsupportedType { format: format.name(), column, data_type }
+                }
+                other => other,
+            })?;
         let upper_names = schema.fields().iter().map(|f| f.name().to_uppercase()).collect();
         Ok(Self { format, schema, wrapping, columns, upper_names, scratch: Vec::new(), spans: Vec::new() })
     }

@@ -882,3 +882,13 @@ fn long_error_text_is_truncated() {
     assert!(text.chars().count() <= 65 && text.ends_with('…'));
     assert_eq!(Format::Delimited { delimiter: b',' }.name(), "DELIMITED");
 }
+
+#[test]
+fn json_rejects_types_outside_the_contract() {
+    let s = schema(&[("X", DataType::Int16)]);
+    let err = Decoder::new(Format::Json, s, Wrapping::Wrapped).unwrap_err();
+    assert_eq!(
+        err,
+        FormatError::UnsupportedType { format: "JSON", column: "X".into(), data_type: "Int16".into() }
+    );
+}
