@@ -201,7 +201,7 @@ fn unsupported(column: &str, data_type: &DataType) -> FormatError {
     FormatError::UnsupportedType {
         format: "runtime",
         column: column.to_string(),
-        data_type: data_type.to_string(),
+        data_type: super::ksql_type_name(data_type),
     }
 }
 

@@ -178,8 +178,8 @@ pub(crate) fn push_text(col: &mut ColumnBuilder, text: &str, column: &str, java_
             offsets.push(data.len() as i32);
         }
         (dt @ DataType::Binary, Store::Bytes { data, offsets }) => {
-            let decoded = BASE64.decode(text).map_err(|_| parse_err(dt))?;
-            data.extend_from_slice(&decoded);
+            // Decodes straight into the column's buffer; a failure is rolled back by the caller.
+            BASE64.decode_vec(text, data).map_err(|_| parse_err(dt))?;
             offsets.push(data.len() as i32);
         }
         (dt, _) => {

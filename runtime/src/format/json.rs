@@ -80,7 +80,15 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Result<Str, FormatError> {
         self.i += 1;
         let start = self.i;
-        // Fast path: no escapes.
+        // Fast path: no escapes. Skip 8 bytes at a time while none is special.
+        while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if has_special_byte(u64::from_le_bytes(word)) {
+                break;
+            }
+            self.i += 8;
+        }
         while self.i < self.b.len() {
             match self.b[self.i] {
                 b'"' => {
@@ -532,6 +540,18 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Whether any byte of `x` is `"`, `\\` or a control character (< 0x20) (SWAR test).
+#[inline]
+fn has_special_byte(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let quote = zero_byte(x ^ (ONES * b'"' as u64));
+    let backslash = zero_byte(x ^ (ONES * b'\\' as u64));
+    let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+    (quote | backslash | control) != 0
+}
+
 /// Finds the schema field matching `key` case-insensitively, trying `guess` first.
 fn find_field(key: &str, upper: &[String], guess: usize) -> Option<usize> {
     if key.is_ascii() {
@@ -916,4 +936,33 @@ pub(crate) fn encode(
         out.push(Ok(Some(buf)));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_special_byte;
+
+    fn naive(word: &[u8; 8]) -> bool {
+        word.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20)
+    }
+
+    #[test]
+    fn swar_special_byte_matches_naive_scan() {
+        for fill in [b'a', 0x7f, 0xff, 0x80, 0x21, 0x5d] {
+            for b in 0..=255u8 {
+                for pos in 0..8 {
+                    let mut w = [fill; 8];
+                    w[pos] = b;
+                    assert_eq!(has_special_byte(u64::from_le_bytes(w)), naive(&w), "{w:?}");
+                }
+            }
+        }
+        let mut x: u64 = 0x1234_5678_9abc_def0;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            assert_eq!(has_special_byte(x), naive(&x.to_le_bytes()), "{x:#x}");
+        }
+    }
 }

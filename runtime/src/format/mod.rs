@@ -11,6 +11,22 @@
 //! * [`encode`]: columns -> one payload per row.
 //!
 //! Nothing here panics on input: malformed payloads and unsupported values are [`FormatError`]s.
+//!
+//! ksqlDB behaviours matched (see the tests for each):
+//! * JSON decode: top-level object with case-insensitive field names, missing fields null,
+//!   extra fields ignored, last duplicate wins; a top-level `null` is a null record. Coercions:
+//!   numbers/booleans into STRING become their text (objects compact JSON, arrays `[a, b]`),
+//!   numeric strings into INT/BIGINT/DOUBLE/DECIMAL/TIMESTAMP/DATE/TIME, fractional numbers into
+//!   integer columns truncate toward zero (Jackson `intValue()`), integer overflow is an error,
+//!   DECIMAL is exact (scale padded, never rounded; too many digits is an error), BYTES from
+//!   base64. Unwrapped single columns read the bare value.
+//! * JSON encode: `{"COL":value,...}` in schema order, compact like Jackson; DOUBLE as Java's
+//!   `Double.toString` (`1.0`, `1.5E10`, non-finite quoted), DECIMAL plain with its scale,
+//!   TIMESTAMP/TIME as ms, DATE as days, BYTES base64.
+//! * DELIMITED: Commons CSV 1.4 parsing/printing (`QuoteMode.MINIMAL`, incl. its quoting of a
+//!   first field that does not start with a letter or digit, e.g. `"-10"`), empty field = null,
+//!   field count must match, BOOLEAN parsed like `Boolean.parseBoolean`.
+//! * KAFKA: big-endian INT/BIGINT/DOUBLE, UTF-8 STRING, raw BYTES; wrong sizes are errors.
 
 mod builder;
 mod delimited;
@@ -194,7 +210,13 @@ impl Decoder {
             .fields()
             .iter()
             .map(|f| ColumnBuilder::new(f.name(), f.data_type()))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| match e {
+                FormatError::UnsupportedType { column, data_type, .. } => {
+                    FormatError::UnsupportedType { format: format.name(), column, data_type }
+                }
+                other => other,
+            })?;
         let upper_names = schema.fields().iter().map(|f| f.name().to_uppercase()).collect();
         Ok(Self { format, schema, wrapping, columns, upper_names, scratch: Vec::new(), spans: Vec::new() })
     }

@@ -784,3 +784,111 @@ fn struct_array_helpers_match_contract() {
     assert_eq!(sa.data_type(), &st);
     let _: Option<&ListArray> = None;
 }
+
+/// A small deterministic generator for the round-trip tests.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn string(&mut self) -> String {
+        const ALPHABET: [char; 16] = ['a', 'Z', '0', ',', '"', '\n', '\r', '\t', ' ', '#', '-', '|', 'é', '😀', '\\', '\u{1}'];
+        let len = (self.next() % 8) as usize;
+        (0..len).map(|_| ALPHABET[(self.next() % 16) as usize]).collect()
+    }
+}
+
+#[test]
+fn delimited_string_round_trip_random() {
+    let s = schema(&[("A", DataType::Utf8), ("B", DataType::Utf8), ("C", DataType::Int64)]);
+    let mut rng = Rng(42);
+    for delimiter in [b',', b'|', b'\t'] {
+        let f = Format::Delimited { delimiter };
+        let a: Vec<String> = (0..300).map(|_| rng.string()).collect();
+        let b: Vec<String> = (0..300).map(|_| rng.string()).collect();
+        let c: Vec<i64> = (0..300).map(|_| rng.next() as i64).collect();
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(a.clone())),
+            Arc::new(StringArray::from(b.clone())),
+            Arc::new(Int64Array::from(c.clone())),
+        ];
+        let payloads = enc(f, &s, Wrapping::Unwrapped, cols);
+        let d = dec(f, &s, Wrapping::Unwrapped, &payloads.iter().map(|p| p.as_deref()).collect::<Vec<_>>());
+        assert!(d.errors.is_empty(), "{:?}", d.errors.first());
+        // Empty strings come back as null: DELIMITED cannot tell them apart.
+        let expect = |v: &Vec<String>| v.iter().map(|x| (!x.is_empty()).then(|| x.clone())).collect::<Vec<_>>();
+        assert_eq!(strs(&d.columns[0]), expect(&a));
+        assert_eq!(strs(&d.columns[1]), expect(&b));
+        assert_eq!(i64s(&d.columns[2]), c.into_iter().map(Some).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn json_string_and_double_round_trip_random() {
+    let s = schema(&[("S", DataType::Utf8), ("D", DataType::Float64), ("L", DataType::Int64)]);
+    let mut rng = Rng(7);
+    let strings: Vec<String> = (0..500).map(|_| rng.string()).collect();
+    let doubles: Vec<f64> = (0..500)
+        .map(|_| {
+            let bits = rng.next();
+            let d = f64::from_bits(bits);
+            if d.is_finite() { d } else { (bits % 1000) as f64 / 7.0 }
+        })
+        .collect();
+    let longs: Vec<i64> = (0..500).map(|_| rng.next() as i64).collect();
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(strings.clone())),
+        Arc::new(Float64Array::from(doubles.clone())),
+        Arc::new(Int64Array::from(longs.clone())),
+    ];
+    let payloads = enc(Format::Json, &s, Wrapping::Wrapped, cols);
+    for p in &payloads {
+        // Every payload is valid JSON by serde_json's reading too.
+        serde_json::from_str::<serde_json::Value>(p.as_deref().unwrap()).expect("valid JSON");
+    }
+    let d = dec(Format::Json, &s, Wrapping::Wrapped, &payloads.iter().map(|p| p.as_deref()).collect::<Vec<_>>());
+    assert!(d.errors.is_empty(), "{:?}", d.errors.first());
+    assert_eq!(strs(&d.columns[0]), strings.into_iter().map(Some).collect::<Vec<_>>());
+    assert_eq!(f64s(&d.columns[1]), doubles.into_iter().map(Some).collect::<Vec<_>>());
+    assert_eq!(i64s(&d.columns[2]), longs.into_iter().map(Some).collect::<Vec<_>>());
+}
+
+#[test]
+fn json_temporal_string_errors_name_column() {
+    let s = schema(&[("TS", DataType::Timestamp(TimeUnit::Millisecond, None)), ("T", DataType::Time32(TimeUnit::Millisecond))]);
+    let d = dec(
+        Format::Json,
+        &s,
+        Wrapping::Wrapped,
+        &[Some(r#"{"TS": "1970-01-01T00:00:00"}"#), Some(r#"{"T": 99999999999}"#), Some(r#"{"TS": [1]}"#)],
+    );
+    assert_eq!(d.errors.len(), 3);
+    assert!(matches!(&d.errors[0].1, FormatError::Parse { column, expected, .. } if column == "TS" && expected == "TIMESTAMP"));
+    assert!(matches!(&d.errors[1].1, FormatError::OutOfRange { column, expected, .. } if column == "T" && expected == "TIME"));
+    assert!(matches!(&d.errors[2].1, FormatError::TypeMismatch { column, found, .. } if column == "TS" && found == "a JSON array"));
+}
+
+#[test]
+fn long_error_text_is_truncated() {
+    let s = schema(&[("I", DataType::Int32)]);
+    let long = format!(r#"{{"I": "{}"}}"#, "9".repeat(500));
+    let d = dec(Format::Json, &s, Wrapping::Wrapped, &[Some(&long)]);
+    let FormatError::OutOfRange { text, .. } = &d.errors[0].1 else { panic!("{:?}", d.errors) };
+    assert!(text.chars().count() <= 65 && text.ends_with('…'));
+    assert_eq!(Format::Delimited { delimiter: b',' }.name(), "DELIMITED");
+}
+
+#[test]
+fn json_rejects_types_outside_the_contract() {
+    let s = schema(&[("X", DataType::Int16)]);
+    let err = Decoder::new(Format::Json, s, Wrapping::Wrapped).unwrap_err();
+    assert_eq!(
+        err,
+        FormatError::UnsupportedType { format: "JSON", column: "X".into(), data_type: "Int16".into() }
+    );
+}
