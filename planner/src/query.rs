@@ -210,7 +210,7 @@ impl<'a> QueryPlanner<'a> {
                 }
             }
         }
-        proj.push(col(DfColumn::new(Some(qualifier.as_str()), ROWTIME)).alias(SINK_TIMESTAMP));
+        proj.push(col(DfColumn::new(Some(TableReference::bare(qualifier.as_str())), ROWTIME)).alias(SINK_TIMESTAMP));
         builder = builder.project(proj)?;
         // DataFusion's own coercion rules give operands common types (INT + BIGINT, ...).
         let mut plan = TypeCoercion::new().analyze(builder.build()?, &ConfigOptions::default())?;

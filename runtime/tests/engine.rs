@@ -1,0 +1,51 @@
+//! End-to-end through the in-memory engine: statements, records in, records out.
+
+use std::collections::BTreeMap;
+
+use runnel_runtime::{Engine, TopicRecord};
+
+fn record(key: &str, value: &str, timestamp: i64) -> TopicRecord {
+    TopicRecord { key: Some(key.as_bytes().to_vec()), value: Some(value.as_bytes().to_vec()), timestamp, ..Default::default() }
+}
+
+#[test]
+fn csas_filters_and_projects_delimited_records() {
+    let mut engine = Engine::new(BTreeMap::new());
+    engine
+        .execute_sql("CREATE STREAM TEST (K STRING KEY, ID bigint, NAME varchar, VALUE double) WITH (kafka_topic='test_topic', value_format='DELIMITED');")
+        .expect("create stream");
+    engine.execute_sql("CREATE STREAM S1 as SELECT K, name FROM test where id > 100;").expect("csas");
+    for (k, v) in [("0", "0,zero,0.0"), ("100", "100,100,0.0"), ("101", "101,101,0.0"), ("bad", "x,y")] {
+        engine.produce("test_topic", record(k, v, 7)).expect("produce");
+    }
+    engine.process().expect("process");
+    let out = engine.records("S1");
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].key.as_deref(), Some(&b"101"[..]));
+    assert_eq!(out[0].value.as_deref(), Some(&b"101"[..]));
+    assert_eq!(out[0].timestamp, 7);
+    assert_eq!(engine.processing_errors().len(), 1, "the malformed record is reported");
+}
+
+#[test]
+fn json_projection_with_expressions() {
+    let mut engine = Engine::new(BTreeMap::new());
+    engine.execute_sql("CREATE STREAM S (ID INT KEY, A INT, B BIGINT, N STRING) WITH (kafka_topic='s', value_format='JSON');").expect("create");
+    engine.execute_sql("CREATE STREAM O AS SELECT ID, A + B AS SUM, N || '!' AS E, A / 0 AS BAD FROM S;").expect("csas");
+    engine
+        .produce("s", TopicRecord { key: Some(5i32.to_be_bytes().to_vec()), value: Some(br#"{"a": 1, "B": 2, "n": "hi"}"#.to_vec()), ..Default::default() })
+        .expect("produce");
+    engine.process().expect("process");
+    let out = engine.records("O");
+    assert_eq!(out.len(), 1);
+    let value: serde_json::Value = serde_json::from_slice(out[0].value.as_deref().expect("value")).expect("json");
+    assert_eq!(value, serde_json::json!({"SUM": 3, "E": "hi!", "BAD": null}));
+}
+
+#[test]
+fn syntax_errors_name_the_position() {
+    let mut engine = Engine::new(BTreeMap::new());
+    let err = engine.execute_sql("CREATE STREAM X (K STRING (KEY)) WITH (kafka_topic='x', value_format='JSON');").expect_err("bad sql");
+    assert_eq!(err.kind, runnel_runtime::ErrorKind::Parse);
+    assert!(err.message.starts_with("line 1:"), "{}", err.message);
+}
