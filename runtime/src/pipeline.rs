@@ -130,27 +130,27 @@ impl Pipeline {
     fn process(&mut self, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<Vec<TopicRecord>> {
         let decoded = self.decoder.decode(&self.source_topic, records, errors)?;
         let mut batch = decoded.batch;
-        // Streams ignore null values; tables treat them as deletes.
-        let mut tombstone = decoded.tombstone;
-        if self.source_kind == SourceKind::Stream && tombstone.iter().any(|t| *t) {
-            let keep = BooleanArray::from(tombstone.iter().map(|t| !t).collect::<Vec<_>>());
-            batch = filter_record_batch(&batch, &keep)?;
-            tombstone = vec![false; batch.num_rows()];
-        }
-        // For tables, rows a filter rejects become deletes of their key.
-        let mut deleted = tombstone;
+        // A null value is a delete for tables and a null-valued event for streams: either
+        // way it is forwarded as a record without a value. For tables, rows a filter
+        // rejects also become deletes of their key.
+        let mut deleted = decoded.tombstone;
         for op in &self.operators {
             match op {
                 Operator::Filter(predicate) => {
                     let mask = evaluate_predicate(predicate, &batch)?;
                     if self.source_kind == SourceKind::Table {
                         for (i, d) in deleted.iter_mut().enumerate() {
-                            if !mask.value(i) || mask.is_null(i) {
+                            if !mask.value(i) {
                                 *d = true;
                             }
                         }
                     } else {
-                        batch = filter_record_batch(&batch, &mask)?;
+                        // Stream null-valued events skip the filter, as in ksqlDB.
+                        let keep = BooleanArray::from(
+                            (0..mask.len()).map(|i| mask.value(i) || deleted[i]).collect::<Vec<_>>(),
+                        );
+                        batch = filter_record_batch(&batch, &keep)?;
+                        deleted = deleted.iter().zip(keep.iter()).filter(|(_, k)| k.unwrap_or(false)).map(|(d, _)| *d).collect();
                     }
                 }
                 Operator::Project { exprs, schema } => {
@@ -162,9 +162,6 @@ impl Pipeline {
                     batch = RecordBatch::try_new(schema.clone(), columns)?;
                 }
             }
-        }
-        if deleted.len() != batch.num_rows() {
-            deleted = vec![false; batch.num_rows()];
         }
         self.sink.write(&batch, &deleted, errors)
     }
@@ -267,7 +264,9 @@ impl SinkWriter {
         let rows = batch.num_rows();
         let keys: Vec<ArrayRef> = self.key_idx.iter().map(|&i| batch.column(i).clone()).collect();
         let values: Vec<ArrayRef> = self.value_idx.iter().map(|&i| batch.column(i).clone()).collect();
-        let key_bytes = encode(&self.key_format, &keys, &self.key_fields, Wrapping::Unwrapped)?;
+        // A key-less sink writes null keys (an encoder cannot count rows of zero columns).
+        let key_bytes =
+            if keys.is_empty() { vec![Ok(None); rows] } else { encode(&self.key_format, &keys, &self.key_fields, Wrapping::Unwrapped)? };
         let value_bytes = encode(&self.value_format, &values, &self.value_fields, self.value_wrapping)?;
         let ts = cast(batch.column(self.timestamp_idx), &DataType::Int64)?;
         let ts = ts.as_primitive::<arrow::datatypes::Int64Type>();

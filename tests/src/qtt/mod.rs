@@ -203,7 +203,9 @@ pub fn run_case(tc: &TestCase) -> Result<(), String> {
         let expected: Vec<&RecordNode> = tc.outputs.iter().filter(|r| r.topic == topic).collect();
         let actual = engine.records(topic);
         if expected.len() != actual.len() {
-            return Err(format!("topic '{topic}': expected {} records but got {}", expected.len(), actual.len()));
+            // The first skipped record usually says why records are missing.
+            let why = engine.processing_errors().first().map(|e| format!(" (first skipped record: {})", e.message)).unwrap_or_default();
+            return Err(format!("topic '{topic}': expected {} records but got {}{why}", expected.len(), actual.len()));
         }
         let mut serde = serde_for(&engine, tc, topic);
         if serde.window.is_none() && engine.sources_for_topic(topic).is_empty() {
