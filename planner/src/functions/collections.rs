@@ -1,0 +1,6 @@
+//! TODO
+use super::udf::Named;
+
+pub fn functions() -> Vec<Named> {
+    vec![]
+}
