@@ -553,3 +553,14 @@ pub fn common_type(types: &[DataType]) -> Result<DataType> {
     }
     Ok(acc)
 }
+
+/// Row-encodes arrays of one type so elements of any type (nested included) can be compared
+/// for equality and ordering as byte strings.
+pub fn row_encode(arrays: &[&ArrayRef]) -> Result<Vec<arrow::row::Rows>> {
+    let Some(first) = arrays.first() else { return Ok(vec![]) };
+    let conv = arrow::row::RowConverter::new(vec![arrow::row::SortField::new(first.data_type().clone())])?;
+    arrays
+        .iter()
+        .map(|a| Ok(conv.convert_columns(&[Arc::clone(a)])?))
+        .collect()
+}
