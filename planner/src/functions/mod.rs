@@ -44,7 +44,6 @@ pub fn scalar_functions() -> Vec<(&'static str, Arc<ScalarUDF>)> {
         ("ceiling", "ceil"),
         ("pow", "power"),
         ("rand", "random"),
-        ("extractjsonfield", "extract_json_field"),
         ("array_size", "array_length"),
     ] {
         if let Some(f) = alias(&all, target) {
