@@ -157,7 +157,7 @@ mod tests {
     #[test]
     fn bytes_numbers() {
         let b = bins(&[Some(&[0, 0, 0, 1]), Some(&[1, 0, 0, 0]), None]);
-        assert_eq!(call_i32("int_from_bytes", &[b.clone()]), vec![Some(1), Some(16777216), None]);
+        assert_eq!(call_i32("int_from_bytes", std::slice::from_ref(&b)), vec![Some(1), Some(16777216), None]);
         assert_eq!(call_i32("int_from_bytes", &[b.clone(), strs(&[Some("LITTLE_ENDIAN"); 3])]), vec![Some(16777216), Some(1), None]);
         assert!(try_call("bigint_from_bytes", &[b]).is_err());
         let s = call_str("from_bytes", &[call("to_bytes", &[strs(&[Some("AAE=")]), strs(&[Some("base64")])]), strs(&[Some("hex")])]);

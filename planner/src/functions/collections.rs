@@ -539,12 +539,12 @@ mod tests {
     #[test]
     fn distinct_sort_minmax_qtt() {
         let a = ints(vec![Some(vec![Some(0), None, Some(1), Some(0), Some(-1)]), Some(vec![]), None]);
-        assert_eq!(call_json("array_distinct", &[a.clone()]), vec![Some("[0,null,1,-1]".into()), Some("[]".into()), None]);
-        assert_eq!(call_json("array_sort", &[a.clone()]), vec![Some("[-1,0,0,1,null]".into()), Some("[]".into()), None]);
+        assert_eq!(call_json("array_distinct", std::slice::from_ref(&a)), vec![Some("[0,null,1,-1]".into()), Some("[]".into()), None]);
+        assert_eq!(call_json("array_sort", std::slice::from_ref(&a)), vec![Some("[-1,0,0,1,null]".into()), Some("[]".into()), None]);
         assert_eq!(call_json("array_sort", &[a.clone(), strs(&[Some("desc"); 3])])[0], Some("[1,0,0,-1,null]".into()));
-        assert_eq!(call_i32("array_min", &[a.clone()]), vec![Some(-1), None, None]);
-        assert_eq!(call_i32("array_max", &[a.clone()]), vec![Some(1), None, None]);
-        assert_eq!(call_i32("array_length", &[a.clone()]), vec![Some(5), Some(0), None]);
+        assert_eq!(call_i32("array_min", std::slice::from_ref(&a)), vec![Some(-1), None, None]);
+        assert_eq!(call_i32("array_max", std::slice::from_ref(&a)), vec![Some(1), None, None]);
+        assert_eq!(call_i32("array_length", std::slice::from_ref(&a)), vec![Some(5), Some(0), None]);
         assert_eq!(call_bool("array_contains", &[a.clone(), i32s(&[Some(1), Some(1), Some(1)])]), vec![Some(true), Some(false), Some(false)]);
         assert_eq!(call_json("array_remove", &[a.clone(), i32s(&[Some(0), Some(0), Some(0)])])[0], Some("[null,1,-1]".into()));
         let s = call_list_str("array_sort", &[call("split", &[strs(&[Some("foo,fo,Food,F,food")]), strs(&[Some(",")])])]);
@@ -561,7 +561,7 @@ mod tests {
         assert_eq!(call_json("array_except", &[a.clone(), b.clone()])[0], Some("[1,2]".into()));
         assert_eq!(call_json("array_concat", &[a.clone(), b.clone()]), vec![Some("[1,2,2,3,3,4]".into()), Some("[1]".into())]);
         assert_eq!(call_json("slice", &[a.clone(), i32s(&[Some(2); 2]), i32s(&[Some(3); 2])])[0], Some("[2,2]".into()));
-        assert_eq!(call_str("array_join", &[a.clone()]), vec![Some("1,2,2,3".into()), None]);
+        assert_eq!(call_str("array_join", std::slice::from_ref(&a)), vec![Some("1,2,2,3".into()), None]);
         assert_eq!(call_str("array_join", &[a, strs(&[None, None])])[0], Some("1223".into()));
     }
 
@@ -570,9 +570,9 @@ mod tests {
         let keys = call("split", &[strs(&[Some("a,b,a"), None]), strs(&[Some(","); 2])]);
         let vals = ints(vec![Some(vec![Some(1), Some(2), Some(3)]), Some(vec![])]);
         let m = call("as_map", &[keys, vals]);
-        assert_eq!(call_json("to_json_string", &[m.clone()]), vec![Some("\"{\\\"a\\\":3,\\\"b\\\":2}\"".into()), Some("\"null\"".into())]);
-        assert_eq!(call_list_str("map_keys", &[m.clone()])[0], Some(vec![Some("a".into()), Some("b".into())]));
-        assert_eq!(call_json("map_values", &[m.clone()])[0], Some("[3,2]".into()));
+        assert_eq!(call_json("to_json_string", std::slice::from_ref(&m)), vec![Some("\"{\\\"a\\\":3,\\\"b\\\":2}\"".into()), Some("\"null\"".into())]);
+        assert_eq!(call_list_str("map_keys", std::slice::from_ref(&m))[0], Some(vec![Some("a".into()), Some("b".into())]));
+        assert_eq!(call_json("map_values", std::slice::from_ref(&m))[0], Some("[3,2]".into()));
         let m2 = call("split_to_map", &[strs(&[Some("b:x,c:y"), Some("z:1")]), strs(&[Some(","); 2]), strs(&[Some(":"); 2])]);
         assert_eq!(call_json("map_union", &[m2.clone(), m2.clone()])[0], Some("{\"b\":\"x\",\"c\":\"y\"}".into()));
         assert_eq!(call_json("entries", &[m2, bools(&[Some(true); 2])])[0], Some("[{\"K\":\"b\",\"V\":\"x\"},{\"K\":\"c\",\"V\":\"y\"}]".into()));

@@ -419,7 +419,7 @@ mod tests {
         let ts: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![60220000000]));
         assert_eq!(call_str("to_json_string", &[ts]), vec![Some("\"1971-11-28T23:46:40.000\"".into())]);
         let l: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1), Some(2), Some(3)])]));
-        assert_eq!(call_str("to_json_string", &[l.clone()]), vec![Some("[1,2,3]".into())]);
+        assert_eq!(call_str("to_json_string", std::slice::from_ref(&l)), vec![Some("[1,2,3]".into())]);
         let s: ArrayRef = Arc::new(StructArray::from(vec![
             (Arc::new(Field::new("ID", DataType::Int32, true)), Arc::new(Int32Array::from(vec![1])) as ArrayRef),
             (Arc::new(Field::new("NAME", DataType::Utf8, true)), strs(&[Some("Alice")])),

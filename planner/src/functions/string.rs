@@ -607,9 +607,9 @@ mod tests {
     #[test]
     fn case_trim_len() {
         let src = strs(&[Some("MiXeD"), Some(" \t with white space \t"), None]);
-        assert_eq!(call_str("lcase", &[src.clone()]), vec![Some("mixed".into()), Some(" \t with white space \t".into()), None]);
-        assert_eq!(call_str("ucase", &[src.clone()])[0], Some("MIXED".into()));
-        assert_eq!(call_str("trim", &[src.clone()])[1], Some("with white space".into()));
+        assert_eq!(call_str("lcase", std::slice::from_ref(&src)), vec![Some("mixed".into()), Some(" \t with white space \t".into()), None]);
+        assert_eq!(call_str("ucase", std::slice::from_ref(&src))[0], Some("MIXED".into()));
+        assert_eq!(call_str("trim", std::slice::from_ref(&src))[1], Some("with white space".into()));
         assert_eq!(call_i32("len", &[strs(&[Some("héllo"), Some(""), None])]), vec![Some(5), Some(0), None]);
     }
 

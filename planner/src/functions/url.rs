@@ -139,11 +139,11 @@ mod tests {
         assert_eq!(call_str("url_decode_param", &[strs(&[Some("%3Ffoo+%24bar"), Some("hello%26world")])]), vec![Some("?foo $bar".into()), Some("hello&world".into())]);
         assert_eq!(call_str("url_encode_param", &[strs(&[Some("?foo $bar")])]), vec![Some("%3Ffoo+%24bar".into())]);
         let u = strs(&[Some("http://www.test.com/?query#fragment"), Some("http://test@confluent.io:8080/nested/path?query&jobs"), Some("www.confluent.io"), Some("http://www.test.com?query#fragment")]);
-        assert_eq!(call_str("url_extract_fragment", &[u.clone()]), vec![Some("fragment".into()), None, None, Some("fragment".into())]);
-        assert_eq!(call_str("url_extract_host", &[u.clone()]), vec![Some("www.test.com".into()), Some("confluent.io".into()), None, Some("www.test.com".into())]);
-        assert_eq!(call_str("url_extract_path", &[u.clone()]), vec![Some("/".into()), Some("/nested/path".into()), Some("www.confluent.io".into()), Some("".into())]);
-        assert_eq!(call_i32("url_extract_port", &[u.clone()]), vec![None, Some(8080), None, None]);
-        assert_eq!(call_str("url_extract_protocol", &[u.clone()]), vec![Some("http".into()), Some("http".into()), None, Some("http".into())]);
+        assert_eq!(call_str("url_extract_fragment", std::slice::from_ref(&u)), vec![Some("fragment".into()), None, None, Some("fragment".into())]);
+        assert_eq!(call_str("url_extract_host", std::slice::from_ref(&u)), vec![Some("www.test.com".into()), Some("confluent.io".into()), None, Some("www.test.com".into())]);
+        assert_eq!(call_str("url_extract_path", std::slice::from_ref(&u)), vec![Some("/".into()), Some("/nested/path".into()), Some("www.confluent.io".into()), Some("".into())]);
+        assert_eq!(call_i32("url_extract_port", std::slice::from_ref(&u)), vec![None, Some(8080), None, None]);
+        assert_eq!(call_str("url_extract_protocol", std::slice::from_ref(&u)), vec![Some("http".into()), Some("http".into()), None, Some("http".into())]);
         assert_eq!(call_str("url_extract_query", &[u]), vec![Some("query".into()), Some("query&jobs".into()), None, Some("query".into())]);
         let r = call_str("url_extract_parameter", &[strs(&[Some("http://www.test.com/?one=a&two=url%20encoded&three"); 3]), strs(&[Some("one"), Some("two"), Some("three")])]);
         assert_eq!(r, vec![Some("a".into()), Some("url encoded".into()), None]);
