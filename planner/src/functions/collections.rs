@@ -573,6 +573,20 @@ mod tests {
         assert_eq!(call_json("to_json_string", std::slice::from_ref(&m)), vec![Some("\"{\\\"a\\\":3,\\\"b\\\":2}\"".into()), Some("\"null\"".into())]);
         assert_eq!(call_list_str("map_keys", std::slice::from_ref(&m))[0], Some(vec![Some("a".into()), Some("b".into())]));
         assert_eq!(call_json("map_values", std::slice::from_ref(&m))[0], Some("[3,2]".into()));
+        // Maps are compared through their JSON text (the row format cannot encode them).
+        let mut b = arrow::array::ListBuilder::new(arrow::array::MapBuilder::new(
+            None,
+            arrow::array::StringBuilder::new(),
+            arrow::array::Int32Builder::new(),
+        ));
+        for (k, v) in [("apple", 1), ("apple", 3), ("apple", 1)] {
+            b.values().keys().append_value(k);
+            b.values().values().append_value(v);
+            b.values().append(true).unwrap_or_else(|e| panic!("{e}"));
+        }
+        b.append(true);
+        let maps: ArrayRef = Arc::new(b.finish());
+        assert_eq!(call_json("array_distinct", &[maps]), vec![Some("[{\"apple\":1},{\"apple\":3}]".into())]);
         let m2 = call("split_to_map", &[strs(&[Some("b:x,c:y"), Some("z:1")]), strs(&[Some(","); 2]), strs(&[Some(":"); 2])]);
         assert_eq!(call_json("map_union", &[m2.clone(), m2.clone()])[0], Some("{\"b\":\"x\",\"c\":\"y\"}".into()));
         assert_eq!(call_json("entries", &[m2, bools(&[Some(true); 2])])[0], Some("[{\"K\":\"b\",\"V\":\"x\"},{\"K\":\"c\",\"V\":\"y\"}]".into()));

@@ -21,7 +21,7 @@ pub mod string;
 pub mod udf;
 pub mod url;
 
-/// Every ksql scalar function, keyed by lower-case name (aliases included).
+/// Every ksql scalar function, keyed by lower-case ksql name.
 pub fn scalar_functions() -> Vec<(&'static str, Arc<ScalarUDF>)> {
     let mut all = Vec::new();
     all.extend(string::functions());
@@ -33,25 +33,6 @@ pub fn scalar_functions() -> Vec<(&'static str, Arc<ScalarUDF>)> {
     all.extend(json::functions());
     all.extend(datetime::functions());
     all.extend(url::functions());
-    let alias = |all: &Vec<(&'static str, Arc<ScalarUDF>)>, name: &str| {
-        all.iter().find(|(n, _)| *n == name).map(|(_, f)| Arc::clone(f))
-    };
-    for (alias_name, target) in [
-        ("lower", "lcase"),
-        ("upper", "ucase"),
-        ("length", "len"),
-        ("substr", "substring"),
-        ("ceiling", "ceil"),
-        ("pow", "power"),
-        ("rand", "random"),
-        ("array_size", "array_length"),
-    ] {
-        if let Some(f) = alias(&all, target) {
-            if alias(&all, alias_name).is_none() {
-                all.push((alias_name, f));
-            }
-        }
-    }
     all
 }
 

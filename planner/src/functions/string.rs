@@ -330,6 +330,9 @@ fn pad(name: &'static str, left: bool) -> Named {
 /// Splits `s` on the literal `delim`; an empty delimiter splits into single units.
 fn split_bytes<'a>(s: &'a [u8], delim: &[u8]) -> Vec<&'a [u8]> {
     if delim.is_empty() {
+        if s.is_empty() {
+            return vec![s];
+        }
         return s.chunks(1).collect();
     }
     let mut out = vec![];
@@ -363,6 +366,9 @@ fn split() -> Named {
                 let (s, d) = (str_arg(&c.args[0])?, str_arg(&c.args[1])?);
                 collect_str_list(c.rows, |i| {
                     let (Some(s), Some(d)) = (get(s, i), get(d, i)) else { return Ok(None) };
+                    if s.is_empty() {
+                        return Ok(Some(vec![Some(s)]));
+                    }
                     if d.is_empty() {
                         let mut parts = Vec::new();
                         for (b, ch) in s.char_indices() {
@@ -665,5 +671,7 @@ mod tests {
         assert_eq!(r[1], Some(vec![Some("".into()), Some("ab".into()), Some("".into())]));
         assert_eq!(r[2], Some(vec![Some("a".into()), Some("b".into()), Some("c".into())]));
         assert_eq!(r[3], None);
+        let r = call_list_str("split", &[strs(&[Some(""), Some("")]), strs(&[Some(""), Some(".")])]);
+        assert_eq!(r, vec![Some(vec![Some("".into())]), Some(vec![Some("".into())])]);
     }
 }

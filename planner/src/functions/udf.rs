@@ -555,12 +555,25 @@ pub fn common_type(types: &[DataType]) -> Result<DataType> {
 }
 
 /// Row-encodes arrays of one type so elements of any type (nested included) can be compared
-/// for equality and ordering as byte strings.
+/// for equality and ordering as byte strings.  Types the row format cannot encode (maps) are
+/// compared through their JSON text instead.
 pub fn row_encode(arrays: &[&ArrayRef]) -> Result<Vec<arrow::row::Rows>> {
     let Some(first) = arrays.first() else { return Ok(vec![]) };
-    let conv = arrow::row::RowConverter::new(vec![arrow::row::SortField::new(first.data_type().clone())])?;
+    let field = arrow::row::SortField::new(first.data_type().clone());
+    if arrow::row::RowConverter::supports_fields(std::slice::from_ref(&field)) {
+        let conv = arrow::row::RowConverter::new(vec![field])?;
+        return arrays.iter().map(|a| Ok(conv.convert_columns(&[Arc::clone(a)])?)).collect();
+    }
+    let conv = arrow::row::RowConverter::new(vec![arrow::row::SortField::new(DataType::Utf8)])?;
     arrays
         .iter()
-        .map(|a| Ok(conv.convert_columns(&[Arc::clone(a)])?))
+        .map(|a| {
+            let text: ArrayRef = Arc::new(
+                (0..a.len())
+                    .map(|i| a.is_valid(i).then(|| super::json::to_json_text(a, i)))
+                    .collect::<arrow::array::StringArray>(),
+            );
+            Ok(conv.convert_columns(&[text])?)
+        })
         .collect()
 }
