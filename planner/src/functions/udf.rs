@@ -194,6 +194,10 @@ fn widen(from: &DataType, to: &P) -> Option<(u32, DataType)> {
         (Int32, P::Decimal) => (2, Decimal128(10, 0)),
         (Int64, P::Decimal) => (2, Decimal128(19, 0)),
         (Int32 | Int64, P::T(Float64)) => (3, Float64),
+        // Not a ksql widening: lets BIGINT-typed literals (DataFusion's default for integer
+        // literals) reach INT parameters when no other overload fits; values are range-checked
+        // by the cast.
+        (Int64, P::T(Int32)) => (8, Int32),
         (Decimal128(..), P::T(Float64)) => (3, Float64),
         (Decimal128(..), P::T(Decimal128(..))) => (1, match to {
             P::T(t) => t.clone(),
