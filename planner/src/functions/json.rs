@@ -244,7 +244,10 @@ fn json_records() -> Named {
 fn to_json_string() -> Named {
     udf("to_json_string").sig([P::Any], R::T(DataType::Utf8)).invoke(|c| {
         let a = &c.args[0];
-        collect_str(c.rows, |i| Ok(Some(Cow::Owned(to_json_text(a, i)))))
+        collect_str_into(c.rows, |i, out| {
+            write_json(out, a, i);
+            Ok(true)
+        })
     })
 }
 

@@ -7,6 +7,7 @@
 //! LEN which counts UTF-16 units exactly like Java).
 
 use std::borrow::Cow;
+use std::fmt::Write;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, MapBuilder, StringBuilder};
@@ -20,8 +21,8 @@ pub fn functions() -> Vec<Named> {
     vec![
         concat(),
         concat_ws(),
-        case_fn("lcase", str::to_lowercase),
-        case_fn("ucase", str::to_uppercase),
+        case_fn("lcase", |c, buf| buf.extend(c.to_lowercase())),
+        case_fn("ucase", |c, buf| buf.extend(c.to_uppercase())),
         len(),
         substring(),
         trim(),
@@ -60,11 +61,9 @@ fn concat() -> Named {
                 })
             } else {
                 let args = c.args.iter().map(str_arg).collect::<Result<Vec<_>>>()?;
-                let mut buf = String::new();
-                collect_str(c.rows, |i| {
-                    buf.clear();
+                collect_str_into(c.rows, |i, buf| {
                     args.iter().filter_map(|a| get(*a, i)).for_each(|v| buf.push_str(v));
-                    Ok(Some(Cow::Owned(buf.clone())))
+                    Ok(true)
                 })
             }
         })
@@ -84,19 +83,29 @@ fn concat_ws() -> Named {
                 })
             } else {
                 let args = c.args.iter().map(str_arg).collect::<Result<Vec<_>>>()?;
-                collect_str(c.rows, |i| {
-                    let Some(sep) = get(args[0], i) else { return Ok(None) };
-                    let parts: Vec<&str> = args[1..].iter().filter_map(|a| get(*a, i)).collect();
-                    Ok(Some(Cow::Owned(parts.join(sep))))
+                collect_str_into(c.rows, |i, buf| {
+                    let Some(sep) = get(args[0], i) else { return Ok(false) };
+                    for (k, part) in args[1..].iter().filter_map(|a| get(*a, i)).enumerate() {
+                        if k > 0 {
+                            buf.push_str(sep);
+                        }
+                        buf.push_str(part);
+                    }
+                    Ok(true)
                 })
             }
         })
 }
 
-fn case_fn(name: &'static str, f: fn(&str) -> String) -> Named {
+/// Per-character case mapping (LCASE/UCASE).
+fn case_fn(name: &'static str, map_char: fn(char, &mut String)) -> Named {
     udf(name).sig([STR], R::T(DataType::Utf8)).invoke(move |c| {
         let s = str_arg(&c.args[0])?;
-        collect_str(c.rows, |i| Ok(get(s, i).map(|v| Cow::Owned(f(v)))))
+        collect_str_into(c.rows, |i, buf| {
+            let Some(v) = get(s, i) else { return Ok(false) };
+            v.chars().for_each(|ch| map_char(ch, buf));
+            Ok(true)
+        })
     })
 }
 
@@ -265,9 +274,8 @@ fn instr() -> Named {
 fn initcap() -> Named {
     udf("initcap").sig([STR], R::T(DataType::Utf8)).invoke(|c| {
         let s = str_arg(&c.args[0])?;
-        collect_str(c.rows, |i| {
-            Ok(get(s, i).map(|v| {
-                let mut out = String::with_capacity(v.len());
+        collect_str_into(c.rows, |i, out| {
+            Ok(get(s, i).is_some_and(|v| {
                 let mut at_word_start = true;
                 for ch in v.chars() {
                     if ch.is_whitespace() {
@@ -280,7 +288,7 @@ fn initcap() -> Named {
                         out.extend(ch.to_lowercase());
                     }
                 }
-                Cow::Owned(out)
+                true
             }))
         })
     })
@@ -525,11 +533,13 @@ fn chr() -> Named {
 fn md5() -> Named {
     udf("md5").sig([STR], R::T(DataType::Utf8)).invoke(|c| {
         let s = str_arg(&c.args[0])?;
-        collect_str(c.rows, |i| {
-            Ok(get(s, i).map(|v| {
-                let digest = <md5::Md5 as md5::Digest>::digest(v.as_bytes());
-                Cow::Owned(digest.iter().map(|b| format!("{b:02x}")).collect())
-            }))
+        collect_str_into(c.rows, |i, out| {
+            let Some(v) = get(s, i) else { return Ok(false) };
+            let digest = <md5::Md5 as md5::Digest>::digest(v.as_bytes());
+            for b in digest.iter() {
+                let _ = write!(out, "{b:02x}");
+            }
+            Ok(true)
         })
     })
 }

@@ -375,6 +375,25 @@ pub fn collect_str<'a>(
     Ok(Arc::new(b.finish()))
 }
 
+/// Builds a Utf8 column by letting the closure write each row into a reused buffer
+/// (`Ok(false)` = null), avoiding a heap allocation per row.
+pub fn collect_str_into(
+    rows: usize,
+    mut f: impl FnMut(usize, &mut String) -> Result<bool>,
+) -> Result<ArrayRef> {
+    let mut b = StringBuilder::with_capacity(rows, rows * 8);
+    let mut buf = String::new();
+    for i in 0..rows {
+        buf.clear();
+        if f(i, &mut buf)? {
+            b.append_value(&buf);
+        } else {
+            b.append_null();
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
 /// Builds a Binary column from a per-row closure.
 pub fn collect_bin<'a>(
     rows: usize,
