@@ -56,6 +56,15 @@ async fn lambdas_through_sql() {
         row("select transform(split('a,b', ','), x -> concat(x, '!')), filter(generate_series(1, 6), x -> x > 3), reduce(generate_series(1, 4), 0, (s, x) -> s + x)").await,
         "[a!, b!] | [4, 5, 6] | 10"
     );
+    // Captured outer columns and nested lambdas.
+    assert_eq!(
+        row("select transform(generate_series(1, 3), x -> x + c), reduce(generate_series(1, 2), c, (s, x) -> s + reduce(generate_series(1, x), 0, (t, y) -> t + y)) from (values (10)) v(c)").await,
+        "[11, 12, 13] | 14"
+    );
+    assert_eq!(
+        row("select transform(split_to_map('a:1,bb:2', ',', ':'), (k, v) -> ucase(k), (k, v) -> concat(v, k)), filter(split_to_map('a:1,bb:2', ',', ':'), (k, v) -> len(k) > 1)").await,
+        "{A: 1a, BB: 2bb} | {bb: 2}"
+    );
 }
 
 #[tokio::test]
