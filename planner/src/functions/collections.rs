@@ -77,8 +77,11 @@ fn coerce_array_and_item(t: &[DataType]) -> Result<Vec<DataType>> {
     }
 }
 
-/// Several arrays of one common element type.
+/// Two arrays of one common element type.
 fn coerce_arrays(t: &[DataType]) -> Result<Vec<DataType>> {
+    if t.len() != 2 {
+        return plan_err!("expected 2 ARRAY arguments, got {}", t.len());
+    }
     let items = t.iter().map(item_type).collect::<Result<Vec<_>>>()?;
     let common = common_type(&items).or_else(|e| {
         let non_null: Vec<_> = items.iter().filter(|x| **x != DataType::Null).collect();

@@ -138,3 +138,35 @@ pub(crate) mod test_util {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    /// Every built-in scalar function of ksqlDB's reference list is registered, once.
+    #[test]
+    fn registry_covers_ksql_builtins() {
+        let names: Vec<&str> = super::scalar_functions().iter().map(|(n, _)| *n).collect();
+        let unique: HashSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len(), "duplicate registrations");
+        assert!(names.iter().all(|n| *n == n.to_lowercase()));
+        let expected = "abs acos asin atan atan2 cbrt ceil cos cosh cot degrees exp floor generate_series \
+            geo_distance greatest least ln log pi power radians random round sign sin sinh sqrt tan tanh trunc \
+            array_concat array_contains array_distinct array_except array_intersect array_join array_length \
+            array_max array_min array_remove array_sort array_union as_map elt entries field json_array_contains \
+            map_keys map_values map_union slice chr concat concat_ws encode extractjsonfield from_bytes initcap \
+            instr is_json_string json_array_length json_concat json_items json_keys json_records to_json_string \
+            lcase len lpad mask mask_keep_left mask_keep_right mask_left mask_right md5 replace regexp_extract \
+            regexp_extract_all regexp_replace regexp_split_to_array rpad split split_to_map substring to_bytes \
+            trim ucase uuid bigint_from_bytes double_from_bytes int_from_bytes coalesce ifnull nullif convert_tz \
+            dateadd datesub format_date format_time format_timestamp from_days from_unixtime parse_date parse_time \
+            parse_timestamp timeadd timesub timestampadd timestampsub unix_date unix_timestamp url_decode_param \
+            url_encode_param url_extract_fragment url_extract_host url_extract_parameter url_extract_path \
+            url_extract_port url_extract_protocol url_extract_query datetostring stringtodate stringtotimestamp \
+            timestamptostring";
+        let missing: Vec<&str> = expected.split_whitespace().filter(|n| !unique.contains(n)).collect();
+        assert!(missing.is_empty(), "missing: {missing:?}");
+        let hof: Vec<&str> = super::higher_order_functions().iter().map(|(n, _)| *n).collect();
+        assert_eq!(hof, vec!["transform", "filter", "reduce"]);
+    }
+}

@@ -40,7 +40,12 @@ fn first_non_null(args: &[ArrayRef]) -> Result<ArrayRef> {
 }
 
 fn coalesce(name: &'static str) -> Named {
-    let b = udf(name).coerce(move |t| same_type(name, t));
+    let b = udf(name).coerce(move |t| {
+        if name == "ifnull" && t.len() != 2 {
+            return plan_err!("Function 'IFNULL' requires 2 arguments");
+        }
+        same_type(name, t)
+    });
     let b = if name == "ifnull" { b.sig([P::Any, P::Any], R::Arg(0)) } else { b.variadic([P::Any], R::Arg(0)) };
     b.invoke(|c| first_non_null(c.args))
 }

@@ -275,6 +275,12 @@ impl ScalarUDFImpl for KsqlUdf {
         }
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        // Guard the closures' argument indexing against callers that skipped coercion.
+        let types: Vec<DataType> = args.args.iter().map(|a| a.data_type()).collect();
+        match &self.coerce {
+            Some(f) => f(&types).map(drop)?,
+            None => self.resolve(&types).map(drop)?,
+        }
         let all_scalar =
             !args.args.is_empty() && args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let rows = if all_scalar { 1 } else { args.number_rows };
