@@ -352,8 +352,11 @@ mod tests {
         let out = call("parse_time", &[strs(&[Some("01:00:00 PM"), Some("00:01:05Lit")]), strs(&[Some("hh:mm:ss a"), Some("HH:mm:ss'Lit'")])]);
         let t = out.as_primitive::<Time32MillisecondType>();
         assert_eq!((t.value(0), t.value(1)), (46800000, 65000));
-        let tm: ArrayRef = Arc::new(Time32MillisecondArray::from(vec![46800000]));
-        assert_eq!(call_str("format_time", &[tm, strs(&[Some("HH:mm")])]), vec![Some("13:00".into())]);
+        let tm: ArrayRef = Arc::new(Time32MillisecondArray::from(vec![Some(65000), Some(1234567), None]));
+        let r = call_str("format_time", &[tm, strs(&[Some("HH_mm_ss_SSS"), Some("HHmmss'AAAAA'"), Some("HH:mm:ss")])]);
+        assert_eq!(r, vec![Some("00_01_05_000".into()), Some("002034AAAAA".into()), None]);
+        let r = call_i32("stringtodate", &[strs(&[Some("01-JAN-2022"), Some("JAN-2022"), Some("2018-05-11Lit")]), strs(&[Some("dd-MMM-yyyy"), Some("MMM-yyyy"), Some("yyyy-MM-dd'Lit'")])]);
+        assert_eq!(r, vec![Some(18993), Some(18993), Some(17662)]);
     }
 
     #[test]
