@@ -47,9 +47,11 @@ pub fn decode_text(s: &str, encoding: &str) -> Result<Vec<u8>> {
     }
 }
 
-/// Bytes -> text in the named encoding.
-pub fn encode_bytes(b: &[u8], encoding: &str) -> Result<String> {
+/// Bytes -> text in the named encoding.  ksql's FROM_BYTES writes upper-case hex while
+/// ENCODE writes lower-case hex.
+pub fn encode_bytes(b: &[u8], encoding: &str, upper_hex: bool) -> Result<String> {
     match encoding.to_ascii_lowercase().as_str() {
+        "hex" if upper_hex => Ok(b.iter().map(|x| format!("{x:02X}")).collect()),
         "hex" => Ok(b.iter().map(|x| format!("{x:02x}")).collect()),
         "utf8" => Ok(String::from_utf8_lossy(b).into_owned()),
         "ascii" => Ok(b.iter().map(|&x| if x.is_ascii() { x as char } else { '\u{fffd}' }).collect()),
@@ -73,7 +75,7 @@ fn from_bytes() -> Named {
         let (b, e) = (bin_arg(&c.args[0])?, str_arg(&c.args[1])?);
         collect_str(c.rows, |i| {
             let (Some(b), Some(e)) = (get(b, i), get(e, i)) else { return Ok(None) };
-            Ok(Some(Cow::Owned(encode_bytes(b, e)?)))
+            Ok(Some(Cow::Owned(encode_bytes(b, e, true)?)))
         })
     })
 }
@@ -86,7 +88,7 @@ fn encode() -> Named {
             let (Some(s), Some(f), Some(t)) = (get(s, i), get(from, i), get(to, i)) else {
                 return Ok(None);
             };
-            Ok(Some(Cow::Owned(encode_bytes(&decode_text(s, f)?, t)?)))
+            Ok(Some(Cow::Owned(encode_bytes(&decode_text(s, f)?, t, false)?)))
         })
     })
 }
@@ -162,5 +164,12 @@ mod tests {
         assert!(try_call("bigint_from_bytes", &[b]).is_err());
         let s = call_str("from_bytes", &[call("to_bytes", &[strs(&[Some("AAE=")]), strs(&[Some("base64")])]), strs(&[Some("hex")])]);
         assert_eq!(s, vec![Some("0001".into())]);
+        let s = call_str("from_bytes", &[call("to_bytes", &[strs(&[Some("1aB2")]), strs(&[Some("hex")])]), strs(&[Some("hex")])]);
+        assert_eq!(s, vec![Some("1AB2".into())]);
+        let le = |b64: &str| call("to_bytes", &[strs(&[Some(b64)]), strs(&[Some("base64")])]);
+        let order = strs(&[Some("LITTLE_ENDIAN")]);
+        assert_eq!(call_i32("int_from_bytes", &[le("5QcAAA=="), order.clone()]), vec![Some(2021)]);
+        assert_eq!(call_i64("bigint_from_bytes", &[le("APIFKgEAAAA="), order.clone()]), vec![Some(5000000000)]);
+        assert_eq!(call_f64("double_from_bytes", &[le("gvXJm/2mgEA="), order]), vec![Some(532.8738323)]);
     }
 }
