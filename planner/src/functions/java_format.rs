@@ -14,6 +14,8 @@ use datafusion::common::{exec_err, Result};
 #[derive(Debug, Clone)]
 pub struct JavaFormat {
     items: Vec<Item<'static>>,
+    /// Same as `items`, except `.S...` parses a variable-length fraction (Java is lenient).
+    parse_items: Vec<Item<'static>>,
 }
 
 fn strftime_item(spec: &'static str) -> Item<'static> {
@@ -28,7 +30,8 @@ impl JavaFormat {
     /// Translates a Java pattern; unknown pattern letters are an error (as in Java).
     pub fn new(pattern: &str) -> Result<Self> {
         let chars: Vec<char> = pattern.chars().collect();
-        let mut items = vec![];
+        let mut items: Vec<Item<'static>> = vec![];
+        let mut parse_items: Vec<Item<'static>> = vec![];
         let mut i = 0;
         while i < chars.len() {
             let c = chars[i];
@@ -36,6 +39,7 @@ impl JavaFormat {
                 // Quoted literal; '' is a single quote.
                 if chars.get(i + 1) == Some(&'\'') {
                     items.push(Item::OwnedLiteral("'".into()));
+                    parse_items.push(Item::OwnedLiteral("'".into()));
                     i += 2;
                     continue;
                 }
@@ -54,11 +58,13 @@ impl JavaFormat {
                     i += 1;
                 }
                 i += 1;
-                items.push(Item::OwnedLiteral(lit.into()));
+                items.push(Item::OwnedLiteral(lit.clone().into()));
+                parse_items.push(Item::OwnedLiteral(lit.into()));
                 continue;
             }
             if !c.is_ascii_alphabetic() {
                 items.push(Item::OwnedLiteral(c.to_string().into()));
+                parse_items.push(Item::OwnedLiteral(c.to_string().into()));
                 i += 1;
                 continue;
             }
@@ -67,6 +73,12 @@ impl JavaFormat {
                 n += 1;
             }
             i += n;
+            if c == 'S' && matches!(parse_items.last(), Some(Item::OwnedLiteral(l)) if &**l == ".") {
+                parse_items.pop();
+                parse_items.push(Item::Fixed(Fixed::Nanosecond));
+            } else {
+                parse_items.push(Item::Error);
+            }
             items.push(match c {
                 'y' | 'u' if n == 2 => Item::Numeric(Numeric::YearMod100, Pad::Zero),
                 'y' | 'u' => Item::Numeric(Numeric::Year, Pad::Zero),
@@ -92,8 +104,13 @@ impl JavaFormat {
                 'O' => Item::Fixed(Fixed::TimezoneOffsetColon),
                 other => return exec_err!("Unknown pattern letter: {other}"),
             });
+            if let (Some(Item::Error), Some(last)) = (parse_items.last(), items.last()) {
+                let last = last.clone();
+                parse_items.pop();
+                parse_items.push(last);
+            }
         }
-        Ok(Self { items })
+        Ok(Self { items, parse_items })
     }
 
     /// Formats a date/time value (anything chrono can format with these items).
@@ -112,7 +129,7 @@ impl JavaFormat {
     /// Parses with Java's defaults for missing fields.
     pub fn parse(&self, s: &str) -> Result<Parsed> {
         let mut p = Parsed::new();
-        if let Err(e) = chrono::format::parse(&mut p, s, self.items.iter()) {
+        if let Err(e) = chrono::format::parse(&mut p, s, self.parse_items.iter()) {
             return exec_err!("Text '{s}' could not be parsed: {e}");
         }
         let r = (|| -> chrono::format::ParseResult<()> {
@@ -296,6 +313,8 @@ mod tests {
         let plus3 = Zone::parse("+03:00").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(fmt("yyyy-MM-dd HH:mm").parse_millis("1970-01-01 03:00", &plus3).ok(), Some(0));
         assert!(fmt("yyyy").parse_millis("abc", &utc).is_err());
+        assert_eq!(fmt("yyyy-MM-dd'T'HH:mm:ss.SX").parse_millis("2019-08-27T13:31:09.2+0000", &utc).ok(), Some(1566912669200));
+        assert_eq!(fmt("yyyy-MM-dd'T'HH:mm:ss.SSS").parse_millis("2019-08-27T13:31:09.200", &utc).ok(), Some(1566912669200));
         assert!(JavaFormat::new("yyyy-qq").is_err() || JavaFormat::new("yyyy-bb").is_err());
     }
 }
