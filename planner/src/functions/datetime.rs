@@ -300,9 +300,9 @@ fn shift(name: &'static str, sign: i64, input: P) -> Named {
                 let (Some(u), Some(n), Some(v)) = (get(unit, i), get(amount, i), get(value, i)) else {
                     return Ok(None);
                 };
-                let delta = sign * convert_units(n, u, target_ms)?;
+                let delta = convert_units(n, u, target_ms)?.saturating_mul(sign);
                 Ok(Some(match c.ret {
-                    DataType::Time32(_) => (v + delta).rem_euclid(MS_PER_DAY),
+                    DataType::Time32(_) => (i128::from(v) + i128::from(delta)).rem_euclid(i128::from(MS_PER_DAY)) as i64,
                     _ => v.saturating_add(delta),
                 }))
             })?;

@@ -112,18 +112,20 @@ fn integral(
 /// Rounds the integer `m` (in units of 10^-from_scale) to `to_scale` decimals, returning units
 /// of 10^-to_scale. `truncate` cuts toward zero, otherwise half goes towards +infinity.
 fn rescale(m: i128, from_scale: i32, to_scale: i32, truncate: bool) -> i128 {
-    if to_scale >= from_scale {
-        return match pow10((to_scale - from_scale) as u32) {
+    let diff = i64::from(to_scale) - i64::from(from_scale);
+    if diff >= 0 {
+        return match u32::try_from(diff).ok().and_then(pow10) {
             Some(f) => m.saturating_mul(f),
-            None => 0,
+            None if m == 0 => 0,
+            None => if m > 0 { i128::MAX } else { i128::MIN },
         };
     }
-    let Some(f) = pow10((from_scale - to_scale) as u32) else { return 0 };
+    let Some(f) = u32::try_from(-diff).ok().and_then(pow10) else { return 0 };
     if truncate {
         m / f
     } else {
         let (q, r) = (m.div_euclid(f), m.rem_euclid(f));
-        if 2 * r >= f {
+        if r >= f - r {
             q + 1
         } else {
             q
@@ -209,7 +211,8 @@ fn round_like(name: &'static str, truncate: bool) -> Named {
                     };
                     collect_prim::<Decimal128Type>(c.rows, c.ret, |i| {
                         Ok(get(v, i).zip(places_at(i)).map(|(x, n)| {
-                            let r = rescale(x, s, n, truncate);
+                            // Rounding to at least the current scale changes nothing.
+                            let r = if n >= s { return rescale(x, s, out_scale, truncate) } else { rescale(x, s, n, truncate) };
                             rescale(r, n, out_scale, true)
                         }))
                     })
@@ -341,6 +344,9 @@ fn geo_distance() -> Named {
         })
 }
 
+/// Guard against unbounded allocation (ksqlDB would exhaust the heap instead).
+const MAX_SERIES_LEN: i128 = 1 << 24;
+
 fn generate_series() -> Named {
     udf("generate_series")
         .sig([INT, INT], R::T(list_of(DataType::Int32)))
@@ -365,8 +371,12 @@ fn generate_series() -> Named {
                     return exec_err!("GENERATE_SERIES step cannot be zero");
                 }
                 let step = if step.is_none() && e < s { -1 } else { st };
-                if (e - s).signum() * step.signum() < 0 {
+                if (e > s && step < 0) || (e < s && step > 0) {
                     return exec_err!("GENERATE_SERIES has incorrect step direction");
+                }
+                let count = (i128::from(e) - i128::from(s)) / i128::from(step) + 1;
+                if count > MAX_SERIES_LEN {
+                    return exec_err!("GENERATE_SERIES would produce {count} elements (limit {MAX_SERIES_LEN})");
                 }
                 let mut x = s;
                 while (step > 0 && x <= e) || (step < 0 && x >= e) {

@@ -73,8 +73,9 @@ pub(crate) mod test_util {
 
     /// Invokes ksql function `name` on `args`.
     pub fn try_call(name: &str, args: &[ArrayRef]) -> Result<ArrayRef> {
-        let all = super::scalar_functions();
-        let f = &all
+        static REGISTRY: std::sync::LazyLock<Vec<(&'static str, Arc<datafusion::logical_expr::ScalarUDF>)>> =
+            std::sync::LazyLock::new(super::scalar_functions);
+        let f = &REGISTRY
             .iter()
             .find(|(n, _)| *n == name)
             .unwrap_or_else(|| panic!("no function {name}"))
@@ -168,5 +169,92 @@ mod tests {
         assert!(missing.is_empty(), "missing: {missing:?}");
         let hof: Vec<&str> = super::higher_order_functions().iter().map(|(n, _)| *n).collect();
         assert_eq!(hof, vec!["transform", "filter", "reduce"]);
+    }
+}
+
+#[cfg(test)]
+mod robustness {
+    //! Every function, with every argument-type combination it accepts (up to 3 arguments),
+    //! on edge-case values: errors are fine, panics are not.
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::Arc;
+
+    use arrow::array::{
+        new_null_array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array,
+        Float64Array, Int32Array, Int64Array, ListArray, StringArray, Time32MillisecondArray,
+        TimestampMillisecondArray,
+    };
+    use arrow::datatypes::{DataType, Int32Type};
+
+    use super::test_util::try_call;
+
+    fn samples() -> Vec<ArrayRef> {
+        let text = [Some(""), Some("a,b:c"), Some("\u{1F600}x"), None, Some("%zz+"), Some("[1,{\"a\":2}]"), Some("$.a[0]"), Some("DAYS")];
+        let dec = Decimal128Array::from(vec![Some(0), Some(-99999999), Some(99999999), None, Some(1), Some(-1), Some(5), Some(50)])
+            .with_precision_and_scale(10, 2)
+            .unwrap_or_else(|e| panic!("{e}"));
+        vec![
+            Arc::new(StringArray::from(text.to_vec())),
+            Arc::new(Int32Array::from(vec![Some(0), Some(-1), Some(i32::MIN), Some(i32::MAX), None, Some(1), Some(4), Some(-40)])),
+            Arc::new(Int64Array::from(vec![Some(0), Some(-1), Some(i64::MIN), Some(i64::MAX), None, Some(1), Some(8), Some(-80)])),
+            Arc::new(Float64Array::from(vec![Some(0.0), Some(-1.5), Some(f64::NAN), Some(f64::INFINITY), None, Some(1e300), Some(-1e-300), Some(2.5)])),
+            Arc::new(BinaryArray::from(vec![Some(&b""[..]), Some(&[1, 2, 3, 4][..]), Some(&[0xff; 8][..]), None, Some(&b","[..]), Some(&[0; 16][..]), Some(&b"ab"[..]), Some(&[7][..])])),
+            Arc::new(BooleanArray::from(vec![Some(true), Some(false), None, Some(true), Some(false), None, Some(true), Some(false)])),
+            Arc::new(Date32Array::from(vec![Some(0), Some(-1), Some(i32::MAX), None, Some(18993), Some(i32::MIN), Some(1), Some(2)])),
+            Arc::new(TimestampMillisecondArray::from(vec![Some(0), Some(-1), Some(i64::MAX), None, Some(i64::MIN), Some(1), Some(2), Some(3)])),
+            Arc::new(Time32MillisecondArray::from(vec![Some(0), Some(86_399_999), Some(1), None, Some(5), Some(6), Some(7), Some(8)])),
+            Arc::new(dec),
+            Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+                Some(vec![Some(1), None, Some(1)]),
+                Some(vec![]),
+                None,
+                Some(vec![Some(i32::MAX), Some(i32::MIN)]),
+                Some(vec![Some(3)]),
+                None,
+                Some(vec![None]),
+                Some(vec![Some(2), Some(1)]),
+            ])),
+            new_null_array(&DataType::Null, 8),
+        ]
+    }
+
+    #[test]
+    fn no_function_panics_on_edge_values() {
+        let samples = samples();
+        let mut map = None;
+        // Build a MAP<STRING, STRING> sample through SPLIT_TO_MAP.
+        let delim = |d: &str| -> ArrayRef { Arc::new(StringArray::from(vec![Some(d); 8])) };
+        if let Ok(m) = try_call("split_to_map", &[samples[0].clone(), delim(","), delim(":")]) {
+            map = Some(m);
+        }
+        let mut all = samples.clone();
+        if let Some(m) = map.filter(|m| m.len() == 8) {
+            all.push(m);
+        }
+        let mut combos: Vec<Vec<ArrayRef>> = vec![vec![]];
+        for a in &all {
+            combos.push(vec![a.clone()]);
+            for b in &all {
+                combos.push(vec![a.clone(), b.clone()]);
+                for c in &all {
+                    combos.push(vec![a.clone(), b.clone(), c.clone()]);
+                }
+            }
+        }
+        let mut invoked = 0;
+        for (name, _) in super::scalar_functions() {
+            for args in &combos {
+                let result = catch_unwind(AssertUnwindSafe(|| try_call(name, args)));
+                match result {
+                    Ok(Ok(_)) => invoked += 1,
+                    Ok(Err(_)) => {}
+                    Err(_) => panic!(
+                        "{name} panicked on ({})",
+                        args.iter().map(|a| a.data_type().to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                }
+            }
+        }
+        assert!(invoked > 500, "only {invoked} successful invocations");
     }
 }

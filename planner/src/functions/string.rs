@@ -294,18 +294,24 @@ fn initcap() -> Named {
     })
 }
 
+/// Guard against unbounded allocation (ksqlDB would exhaust the heap instead).
+const MAX_PAD_LEN: i32 = 1 << 26;
+
 /// Pads `input` (as units) to `len` with repeated `pad`, on the left or right; truncates when
 /// longer. `None` for ksql's null cases (negative length, empty padding).
-fn pad_units<T: Clone>(input: &[T], len: i32, pad: &[T], left: bool) -> Option<Vec<T>> {
+fn pad_units<T: Clone>(input: &[T], len: i32, pad: &[T], left: bool) -> Result<Option<Vec<T>>> {
     if len < 0 || pad.is_empty() {
-        return None;
+        return Ok(None);
+    }
+    if len > MAX_PAD_LEN {
+        return exec_err!("padded length {len} exceeds the limit of {MAX_PAD_LEN}");
     }
     let len = len as usize;
     if input.len() >= len {
-        return Some(input[..len].to_vec());
+        return Ok(Some(input[..len].to_vec()));
     }
     let fill: Vec<T> = pad.iter().cycle().take(len - input.len()).cloned().collect();
-    Some(if left { [fill.as_slice(), input].concat() } else { [input, fill.as_slice()].concat() })
+    Ok(Some(if left { [fill.as_slice(), input].concat() } else { [input, fill.as_slice()].concat() }))
 }
 
 fn pad(name: &'static str, left: bool) -> Named {
@@ -320,7 +326,7 @@ fn pad(name: &'static str, left: bool) -> Named {
                     let (Some(s), Some(l), Some(p)) = (get(s, i), get(len, i), get(p, i)) else {
                         return Ok(None);
                     };
-                    Ok(pad_units(s, l, p, left).map(Cow::Owned))
+                    Ok(pad_units(s, l, p, left)?.map(Cow::Owned))
                 })
             } else {
                 let (s, p) = (str_arg(&c.args[0])?, str_arg(&c.args[2])?);
@@ -329,7 +335,7 @@ fn pad(name: &'static str, left: bool) -> Named {
                         return Ok(None);
                     };
                     let (sc, pc): (Vec<char>, Vec<char>) = (s.chars().collect(), p.chars().collect());
-                    Ok(pad_units(&sc, l, &pc, left).map(|v| Cow::Owned(v.into_iter().collect())))
+                    Ok(pad_units(&sc, l, &pc, left)?.map(|v| Cow::Owned(v.into_iter().collect())))
                 })
             }
         })

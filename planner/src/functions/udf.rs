@@ -259,7 +259,7 @@ impl ScalarUDFImpl for KsqlUdf {
     }
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         let (idx, types) = match &self.coerce {
-            Some(_) => (0, arg_types.to_vec()),
+            Some(f) => (0, f(arg_types)?),
             None => self.resolve(arg_types)?,
         };
         let Some(o) = self.overloads.get(idx) else {
