@@ -47,6 +47,7 @@ async fn scalar_functions_through_sql() {
         "2018-05-11 14:58:33 PDT | 17662"
     );
     assert_eq!(row("select extractjsonfield('{\"a\":{\"b\":[1,2]}}', '$.a.b[1]'), to_json_string(split('a,b', ','))").await, "2 | [\"a\",\"b\"]");
+    assert_eq!(row("select array_length(null), map_keys(null), abs(null), array_max(null), concat(null)").await, "NULL | NULL | NULL | NULL | ");
     assert_eq!(row("select length(uuid()) from (values (1), (2)) t(x)").await.len(), 2, "uuid per row");
 }
 

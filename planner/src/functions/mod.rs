@@ -2,7 +2,26 @@
 //!
 //! The planner resolves ksql function names only through [`scalar_functions`] and
 //! [`higher_order_functions`].  Each family lives in its own file; [`udf`] holds the shared
-//! overload-resolution and columnar helpers.
+//! overload-resolution and columnar helpers, [`java_format`] the Java date-pattern translator
+//! (reusable for `timestamp_format` etc.).
+//!
+//! Conventions: UDFs use `Signature::user_defined` and pick a ksql overload in `coerce_types`
+//! (exact match, else cheapest `INT -> BIGINT -> DECIMAL -> DOUBLE` widening; untyped NULL
+//! matches anything).  A ksql exception is an `Err` from `invoke` (never a panic).  Time units
+//! for DATEADD & co. are passed as string literals (`'DAYS'`).
+//!
+//! Known deviations from ksqlDB:
+//! - String positions (SUBSTRING, INSTR, LPAD...) count Unicode chars, Java counts UTF-16
+//!   units (differs only for non-BMP characters; LEN does count UTF-16 units).
+//! - Java regex and date patterns are approximated by Rust `regex` / chrono (`S`, `SS` format
+//!   as 3 digits; `zzzz` prints the abbreviation; `VV` is not printed).
+//! - EXTRACTJSONFIELD / JSON_* normalise number text (`1.23450` -> `1.2345`).
+//! - BIGINT arguments are accepted for INT parameters as a last resort (DataFusion types
+//!   integer literals as BIGINT); ksqlDB would reject a BIGINT column there.
+//! - GREATEST/LEAST reject mixed numeric types unless one is DOUBLE (as ksql's "ambiguous"
+//!   error), but do not reproduce the exact message.
+//! - GENERATE_SERIES and LPAD/RPAD fail above 2^24 elements / 2^26 characters instead of
+//!   exhausting memory.
 
 use std::sync::Arc;
 

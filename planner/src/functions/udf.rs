@@ -186,6 +186,11 @@ fn widen(from: &DataType, to: &P) -> Option<(u32, DataType)> {
     let (c, t) = match (&from_norm, to) {
         (_, P::Any) => (0, from.clone()),
         (Null, P::T(t)) => (1, t.clone()),
+        // Untyped NULLs become a concrete empty-ish type so the implementation sees its usual
+        // array kind (and returns NULL for the row).
+        (Null, P::List) => (1, list_of(Null)),
+        (Null, P::Map) => (1, map_of(Utf8, Null)),
+        (Null, P::Decimal) => (1, Decimal128(10, 0)),
         (Null, _) => (1, Null),
         (f, P::T(t)) if f == t => (0, t.clone()),
         (Decimal128(..), P::Decimal) => (0, from_norm.clone()),
