@@ -91,6 +91,19 @@ async fn lambdas_through_sql() {
     );
 }
 
+/// QTT complex-lambda.json cases (ksql `=>` written as `->`, MAP literals via `map`).
+#[tokio::test]
+async fn complex_lambdas_qtt() {
+    assert_eq!(
+        row("select transform(transform(map(['a', 'b'], [[2, null, 5, 4], [-1, -2]]), (x, y) -> x, (x, y) -> filter(y, z -> z < 5)), (x, y) -> ucase(x), (k, v) -> array_max(v))").await,
+        "{A: 4, B: -1}"
+    );
+    assert_eq!(
+        row("select transform(filter(map(['hello', 'hey', 'wow'], [[200, 4, 5], [14, -3, -15, 3], [2, 3, 4]]), (a, b) -> len(a) > 2 and reduce(b, 0, (c, d) -> c + d) < 20), (x, y) -> lpad(x, reduce(y, 2, (s, k) -> abs(abs(k) - s)), 'a'), (x, y) -> reduce(array_union(y, transform(y, z -> z * 3)), 0, (e, f) -> e + f))").await,
+        "{hey: -4, w: 36}"
+    );
+}
+
 #[tokio::test]
 async fn row_columns_and_errors() {
     let ctx = context();
