@@ -725,6 +725,42 @@ mod tests {
     }
 
     #[test]
+    fn array_join_primitives_qtt() {
+        use arrow::array::{BooleanBuilder, Decimal128Builder, Float64Builder, ListBuilder};
+        let mut b = ListBuilder::new(BooleanBuilder::new());
+        b.values().append_value(true);
+        b.values().append_null();
+        b.values().append_value(false);
+        b.append(true);
+        let bools: ArrayRef = Arc::new(b.finish());
+        assert_eq!(
+            call_str("array_join", &[bools]),
+            vec![Some("true,null,false".into())]
+        );
+        let mut d = ListBuilder::new(Float64Builder::new());
+        for v in [1.23, -23.42, 0.0] {
+            d.values().append_value(v);
+        }
+        d.append(true);
+        let doubles: ArrayRef = Arc::new(d.finish());
+        assert_eq!(
+            call_str("array_join", &[doubles, strs(&[Some(" ")])]),
+            vec![Some("1.23 -23.42 0.0".into())]
+        );
+        let mut m = ListBuilder::new(
+            Decimal128Builder::new().with_data_type(arrow::datatypes::DataType::Decimal128(5, 2)),
+        );
+        m.values().append_value(12345);
+        m.values().append_value(98765);
+        m.append(true);
+        let decimals: ArrayRef = Arc::new(m.finish());
+        assert_eq!(
+            call_str("array_join", &[decimals, strs(&[Some("#")])]),
+            vec![Some("123.45#987.65".into())]
+        );
+    }
+
+    #[test]
     fn maps() {
         let keys = call(
             "split",
