@@ -23,13 +23,20 @@ fn context() -> SessionContext {
 
 /// Runs `sql` and renders the single result row as `a | b | ...`.
 async fn row(sql: &str) -> String {
-    let df = context().sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let df = context()
+        .sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     let batches = df.collect().await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     let opts = FormatOptions::default().with_null("NULL");
     let b = &batches[0];
     b.columns()
         .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).map(|f| f.value(0).to_string()).unwrap_or_default())
+        .map(|c| {
+            ArrayFormatter::try_new(c.as_ref(), &opts)
+                .map(|f| f.value(0).to_string())
+                .unwrap_or_default()
+        })
         .collect::<Vec<_>>()
         .join(" | ")
 }
@@ -41,13 +48,30 @@ async fn scalar_functions_through_sql() {
         "string | 3 | A | 2 | -1.0 | 3"
     );
     assert_eq!(row("select concat('a', null, 'b'), coalesce(null, 2), ifnull(null, 'x'), instr('corporate floor', 'or', -4, 2)").await, "ab | 2 | x | 2");
-    assert_eq!(row("select greatest(1, 5, null), least(2.5, 1), sqrt(16), array_length(split('a,b', ','))").await, "5 | 1.0 | 4.0 | 2");
+    assert_eq!(
+        row(
+            "select greatest(1, 5, null), least(2.5, 1), sqrt(16), array_length(split('a,b', ','))"
+        )
+        .await,
+        "5 | 1.0 | 4.0 | 2"
+    );
     assert_eq!(
         row("select timestamptostring(1526075913000, 'yyyy-MM-dd HH:mm:ss zzz', 'America/Los_Angeles'), stringtodate('2018-05-11', 'yyyy-MM-dd')").await,
         "2018-05-11 14:58:33 PDT | 17662"
     );
     assert_eq!(row("select extractjsonfield('{\"a\":{\"b\":[1,2]}}', '$.a.b[1]'), to_json_string(split('a,b', ','))").await, "2 | [\"a\",\"b\"]");
-    assert_eq!(row("select length(uuid()) from (values (1), (2)) t(x)").await.len(), 2, "uuid per row");
+    assert_eq!(
+        row("select array_length(null), map_keys(null), abs(null), array_max(null), concat(null)")
+            .await,
+        "NULL | NULL | NULL | NULL | "
+    );
+    assert_eq!(
+        row("select length(uuid()) from (values (1), (2)) t(x)")
+            .await
+            .len(),
+        2,
+        "uuid per row"
+    );
 }
 
 #[tokio::test]
@@ -67,6 +91,19 @@ async fn lambdas_through_sql() {
     );
 }
 
+/// QTT complex-lambda.json cases (ksql `=>` written as `->`, MAP literals via `map`).
+#[tokio::test]
+async fn complex_lambdas_qtt() {
+    assert_eq!(
+        row("select transform(transform(map(['a', 'b'], [[2, null, 5, 4], [-1, -2]]), (x, y) -> x, (x, y) -> filter(y, z -> z < 5)), (x, y) -> ucase(x), (k, v) -> array_max(v))").await,
+        "{A: 4, B: -1}"
+    );
+    assert_eq!(
+        row("select transform(filter(map(['hello', 'hey', 'wow'], [[200, 4, 5], [14, -3, -15, 3], [2, 3, 4]]), (a, b) -> len(a) > 2 and reduce(b, 0, (c, d) -> c + d) < 20), (x, y) -> lpad(x, reduce(y, 2, (s, k) -> abs(abs(k) - s)), 'a'), (x, y) -> reduce(array_union(y, transform(y, z -> z * 3)), 0, (e, f) -> e + f))").await,
+        "{hey: -4, w: 36}"
+    );
+}
+
 #[tokio::test]
 async fn row_columns_and_errors() {
     let ctx = context();
@@ -76,9 +113,18 @@ async fn row_columns_and_errors() {
         .unwrap_or_else(|e| panic!("{e}"));
     let batches = df.collect().await.unwrap_or_else(|e| panic!("{e}"));
     let col = batches[0].column(0);
-    let f = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default().with_null("NULL")).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((0..3).map(|i| f.value(i).to_string()).collect::<Vec<_>>(), vec!["BarBfoo", "NULL", "NULL"]);
+    let f = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default().with_null("NULL"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (0..3).map(|i| f.value(i).to_string()).collect::<Vec<_>>(),
+        vec!["BarBfoo", "NULL", "NULL"]
+    );
     // A ksql exception surfaces as an execution error (the engine retries row by row).
-    let err = ctx.sql("select int_from_bytes(to_bytes('AAE=', 'base64'))").await.unwrap_or_else(|e| panic!("{e}")).collect().await;
+    let err = ctx
+        .sql("select int_from_bytes(to_bytes('AAE=', 'base64'))")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .collect()
+        .await;
     assert!(err.is_err());
 }

@@ -14,9 +14,9 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, MapArray, StructArray,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field, Fields, Int32Type};
 use arrow::row::{RowConverter, SortField};
-use arrow::compute::SortOptions;
 use datafusion::common::{exec_err, plan_err, Result};
 
 use super::json::to_json_text;
@@ -107,7 +107,9 @@ fn array_contains() -> Named {
                     Some(r.is_some_and(|(s, e)| {
                         (s..e).any(|k| {
                             (needle.is_null(i) && l.values().is_null(k))
-                                || (needle.is_valid(i) && l.values().is_valid(k) && rows[0].row(k) == rows[1].row(i))
+                                || (needle.is_valid(i)
+                                    && l.values().is_valid(k)
+                                    && rows[0].row(k) == rows[1].row(i))
                         })
                     }))
                 })
@@ -123,7 +125,10 @@ fn array_distinct() -> Named {
         let picks = ranges(l).map(|r| {
             r.map(|(s, e)| {
                 let mut seen = HashSet::new();
-                (s..e).filter(|&k| seen.insert(rows[0].row(k))).map(|k| k as u32).collect()
+                (s..e)
+                    .filter(|&k| seen.insert(rows[0].row(k)))
+                    .map(|k| k as u32)
+                    .collect()
             })
         });
         select_list(item_field(l), l.values(), picks.collect::<Vec<_>>())
@@ -138,42 +143,45 @@ enum SetOp {
 }
 
 fn set_op(name: &'static str, op: SetOp) -> Named {
-    udf(name).sig([P::List, P::List], R::Arg(0)).coerce(coerce_arrays).invoke(move |c| {
-        let (a, b) = (list_arg(&c.args[0])?, list_arg(&c.args[1])?);
-        // Concatenate both value arrays so one row encoding and one `take` serve both.
-        let values = arrow::compute::concat(&[a.values().as_ref(), b.values().as_ref()])?;
-        let rows = row_encode(&[&values])?;
-        let off = a.values().len();
-        let picks: Vec<Option<Vec<u32>>> = ranges(a)
-            .zip(ranges(b))
-            .map(|(ra, rb)| {
-                let ((sa, ea), (sb, eb)) = (ra?, rb?);
-                let in_b: HashSet<_> = (sb + off..eb + off).map(|k| rows[0].row(k)).collect();
-                let mut seen = HashSet::new();
-                let mut out = vec![];
-                for k in sa..ea {
-                    let r = rows[0].row(k);
-                    let keep = match op {
-                        SetOp::Except => !in_b.contains(&r),
-                        SetOp::Intersect => in_b.contains(&r),
-                        SetOp::Union => true,
-                    };
-                    if keep && seen.insert(r) {
-                        out.push(k as u32);
-                    }
-                }
-                if let SetOp::Union = op {
-                    for k in sb + off..eb + off {
-                        if seen.insert(rows[0].row(k)) {
+    udf(name)
+        .sig([P::List, P::List], R::Arg(0))
+        .coerce(coerce_arrays)
+        .invoke(move |c| {
+            let (a, b) = (list_arg(&c.args[0])?, list_arg(&c.args[1])?);
+            // Concatenate both value arrays so one row encoding and one `take` serve both.
+            let values = arrow::compute::concat(&[a.values().as_ref(), b.values().as_ref()])?;
+            let rows = row_encode(&[&values])?;
+            let off = a.values().len();
+            let picks: Vec<Option<Vec<u32>>> = ranges(a)
+                .zip(ranges(b))
+                .map(|(ra, rb)| {
+                    let ((sa, ea), (sb, eb)) = (ra?, rb?);
+                    let in_b: HashSet<_> = (sb + off..eb + off).map(|k| rows[0].row(k)).collect();
+                    let mut seen = HashSet::new();
+                    let mut out = vec![];
+                    for k in sa..ea {
+                        let r = rows[0].row(k);
+                        let keep = match op {
+                            SetOp::Except => !in_b.contains(&r),
+                            SetOp::Intersect => in_b.contains(&r),
+                            SetOp::Union => true,
+                        };
+                        if keep && seen.insert(r) {
                             out.push(k as u32);
                         }
                     }
-                }
-                Some(out)
-            })
-            .collect();
-        select_list(item_field(a), &values, picks)
-    })
+                    if let SetOp::Union = op {
+                        for k in sb + off..eb + off {
+                            if seen.insert(rows[0].row(k)) {
+                                out.push(k as u32);
+                            }
+                        }
+                    }
+                    Some(out)
+                })
+                .collect();
+            select_list(item_field(a), &values, picks)
+        })
 }
 
 /// Element text for ARRAY_JOIN: strings raw, everything else as JSON-ish text, null "null".
@@ -190,7 +198,10 @@ fn array_join() -> Named {
         .sig([P::List, STR], R::T(DataType::Utf8))
         .invoke(|c| {
             let l = list_arg(&c.args[0])?;
-            if matches!(l.values().data_type(), DataType::List(_) | DataType::Map(..) | DataType::Struct(_)) {
+            if matches!(
+                l.values().data_type(),
+                DataType::List(_) | DataType::Map(..) | DataType::Struct(_)
+            ) {
                 return exec_err!("ARRAY_JOIN only supports arrays of primitive types");
             }
             let delim = c.args.get(1).map(str_arg).transpose()?;
@@ -208,10 +219,16 @@ fn array_join() -> Named {
 }
 
 fn array_length() -> Named {
-    udf("array_length").sig([P::List], R::T(DataType::Int32)).invoke(|c| {
-        let l = list_arg(&c.args[0])?;
-        Ok(Arc::new(ranges(l).map(|r| r.map(|(s, e)| (e - s) as i32)).collect::<Int32Array>()))
-    })
+    udf("array_length")
+        .sig([P::List], R::T(DataType::Int32))
+        .invoke(|c| {
+            let l = list_arg(&c.args[0])?;
+            Ok(Arc::new(
+                ranges(l)
+                    .map(|r| r.map(|(s, e)| (e - s) as i32))
+                    .collect::<Int32Array>(),
+            ))
+        })
 }
 
 fn array_extreme(name: &'static str, max: bool) -> Named {
@@ -233,7 +250,11 @@ fn array_extreme(name: &'static str, max: bool) -> Named {
                     best.map(|k| k as u32)
                 })
                 .collect();
-            Ok(arrow::compute::take(vals.as_ref(), &arrow::array::UInt32Array::from(idx), None)?)
+            Ok(arrow::compute::take(
+                vals.as_ref(),
+                &arrow::array::UInt32Array::from(idx),
+                None,
+            )?)
         })
 }
 
@@ -279,7 +300,10 @@ fn array_sort() -> Named {
             let sort_rows = |descending: bool| -> Result<arrow::row::Rows> {
                 let conv = RowConverter::new(vec![SortField::new_with_options(
                     vals.data_type().clone(),
-                    SortOptions { descending, nulls_first: false },
+                    SortOptions {
+                        descending,
+                        nulls_first: false,
+                    },
                 )])?;
                 Ok(conv.convert_columns(&[Arc::clone(vals)])?)
             };
@@ -313,44 +337,58 @@ fn array_sort() -> Named {
 }
 
 fn array_concat() -> Named {
-    udf("array_concat").sig([P::List, P::List], R::Arg(0)).coerce(coerce_arrays).invoke(|c| {
-        let (a, b) = (list_arg(&c.args[0])?, list_arg(&c.args[1])?);
-        let values = arrow::compute::concat(&[a.values().as_ref(), b.values().as_ref()])?;
-        let off = a.values().len() as u32;
-        let picks: Vec<_> = ranges(a)
-            .zip(ranges(b))
-            .map(|(ra, rb)| {
-                if ra.is_none() && rb.is_none() {
-                    return None;
-                }
-                let mut out: Vec<u32> = ra.map(|(s, e)| (s as u32..e as u32).collect()).unwrap_or_default();
-                if let Some((s, e)) = rb {
-                    out.extend(s as u32 + off..e as u32 + off);
-                }
-                Some(out)
-            })
-            .collect();
-        select_list(item_field(a), &values, picks)
-    })
+    udf("array_concat")
+        .sig([P::List, P::List], R::Arg(0))
+        .coerce(coerce_arrays)
+        .invoke(|c| {
+            let (a, b) = (list_arg(&c.args[0])?, list_arg(&c.args[1])?);
+            let values = arrow::compute::concat(&[a.values().as_ref(), b.values().as_ref()])?;
+            let off = a.values().len() as u32;
+            let picks: Vec<_> = ranges(a)
+                .zip(ranges(b))
+                .map(|(ra, rb)| {
+                    if ra.is_none() && rb.is_none() {
+                        return None;
+                    }
+                    let mut out: Vec<u32> = ra
+                        .map(|(s, e)| (s as u32..e as u32).collect())
+                        .unwrap_or_default();
+                    if let Some((s, e)) = rb {
+                        out.extend(s as u32 + off..e as u32 + off);
+                    }
+                    Some(out)
+                })
+                .collect();
+            select_list(item_field(a), &values, picks)
+        })
 }
 
 fn slice() -> Named {
-    udf("slice").sig([P::List, INT, INT], R::Arg(0)).invoke(|c| {
-        let l = list_arg(&c.args[0])?;
-        let (from, to) = (prim_arg::<Int32Type>(&c.args[1])?, prim_arg::<Int32Type>(&c.args[2])?);
-        let picks: Vec<_> = ranges(l)
-            .enumerate()
-            .map(|(i, r)| {
-                let (s, e) = r?;
-                let (f, t) = (get(from, i)?, get(to, i)?);
-                let len = (e - s) as i64;
-                let start = (i64::from(f) - 1).max(0);
-                let end = i64::from(t).min(len);
-                Some((start..end.max(start)).map(|k| (s as i64 + k) as u32).collect())
-            })
-            .collect();
-        select_list(item_field(l), l.values(), picks)
-    })
+    udf("slice")
+        .sig([P::List, INT, INT], R::Arg(0))
+        .invoke(|c| {
+            let l = list_arg(&c.args[0])?;
+            let (from, to) = (
+                prim_arg::<Int32Type>(&c.args[1])?,
+                prim_arg::<Int32Type>(&c.args[2])?,
+            );
+            let picks: Vec<_> = ranges(l)
+                .enumerate()
+                .map(|(i, r)| {
+                    let (s, e) = r?;
+                    let (f, t) = (get(from, i)?, get(to, i)?);
+                    let len = (e - s) as i64;
+                    let start = (i64::from(f) - 1).max(0);
+                    let end = i64::from(t).min(len);
+                    Some(
+                        (start..end.max(start))
+                            .map(|k| (s as i64 + k) as u32)
+                            .collect(),
+                    )
+                })
+                .collect();
+            select_list(item_field(l), l.values(), picks)
+        })
 }
 
 /// Builds a MAP column from per-row `(key index, value index)` entry lists.
@@ -372,11 +410,15 @@ fn build_map(
         }
         offsets.push(kix.len() as i32);
     }
-    let take = |a: &ArrayRef, ix: Vec<u32>| arrow::compute::take(a.as_ref(), &arrow::array::UInt32Array::from(ix), None);
+    let take = |a: &ArrayRef, ix: Vec<u32>| {
+        arrow::compute::take(a.as_ref(), &arrow::array::UInt32Array::from(ix), None)
+    };
     let k = cast_to(&take(keys, kix)?, kf.data_type())?;
     let v = cast_to(&take(values, vix)?, vf.data_type())?;
     let entries = StructArray::try_new(Fields::from(vec![kf, vf]), vec![k, v], None)?;
-    let DataType::Map(ef, sorted) = ret else { return exec_err!("expected MAP return type") };
+    let DataType::Map(ef, sorted) = ret else {
+        return exec_err!("expected MAP return type");
+    };
     Ok(Arc::new(MapArray::try_new(
         Arc::clone(ef),
         OffsetBuffer::new(offsets.into()),
@@ -404,9 +446,20 @@ fn dedup_keys_last_wins(key_rows: &arrow::row::Rows, keys: &ArrayRef, ix: Vec<u3
 
 fn as_map() -> Named {
     udf("as_map")
-        .sig([P::List, P::List], R::F(|t| Ok(map_of(DataType::Utf8, item_type(&t[1])?))))
+        .sig(
+            [P::List, P::List],
+            R::F(|t| Ok(map_of(DataType::Utf8, item_type(&t[1])?))),
+        )
         .coerce(|t| match t {
-            [k, v] => Ok(vec![list_of(DataType::Utf8), if *v == DataType::Null { list_of(DataType::Null) } else { v.clone() }]).and_then(|x| {
+            [k, v] => Ok(vec![
+                list_of(DataType::Utf8),
+                if *v == DataType::Null {
+                    list_of(DataType::Null)
+                } else {
+                    v.clone()
+                },
+            ])
+            .and_then(|x| {
                 item_type(k)?;
                 Ok(x)
             }),
@@ -420,8 +473,17 @@ fn as_map() -> Named {
                 .map(|(rk, rv)| {
                     let ((ks, ke), (vs, ve)) = (rk?, rv?);
                     let n = (ke - ks).min(ve - vs) as u32;
-                    let chosen = dedup_keys_last_wins(&rows[0], k.values(), (ks as u32..ks as u32 + n).collect());
-                    Some(chosen.into_iter().map(|x| (x, x - ks as u32 + vs as u32)).collect())
+                    let chosen = dedup_keys_last_wins(
+                        &rows[0],
+                        k.values(),
+                        (ks as u32..ks as u32 + n).collect(),
+                    );
+                    Some(
+                        chosen
+                            .into_iter()
+                            .map(|x| (x, x - ks as u32 + vs as u32))
+                            .collect(),
+                    )
                 })
                 .collect();
             build_map(c.ret, k.values(), v.values(), per_row)
@@ -436,12 +498,25 @@ fn map_ranges(m: &MapArray) -> impl Iterator<Item = Option<(usize, usize)>> + '_
 
 fn map_part(name: &'static str, keys: bool) -> Named {
     udf(name)
-        .sig([P::Map], R::F(if keys { |t| Ok(list_of(map_kv(&t[0])?.0.data_type().clone())) } else { |t| Ok(list_of(map_kv(&t[0])?.1.data_type().clone())) }))
+        .sig(
+            [P::Map],
+            R::F(if keys {
+                |t| Ok(list_of(map_kv(&t[0])?.0.data_type().clone()))
+            } else {
+                |t| Ok(list_of(map_kv(&t[0])?.1.data_type().clone()))
+            }),
+        )
         .invoke(move |c| {
             let m = map_arg(&c.args[0])?;
             let part = if keys { m.keys() } else { m.values() };
-            let picks: Vec<_> = map_ranges(m).map(|r| r.map(|(s, e)| (s as u32..e as u32).collect())).collect();
-            select_list(Arc::new(Field::new("item", part.data_type().clone(), true)), part, picks)
+            let picks: Vec<_> = map_ranges(m)
+                .map(|r| r.map(|(s, e)| (s as u32..e as u32).collect()))
+                .collect();
+            select_list(
+                Arc::new(Field::new("item", part.data_type().clone(), true)),
+                part,
+                picks,
+            )
         })
 }
 
@@ -479,11 +554,18 @@ fn map_union() -> Named {
                     if ra.is_none() && rb.is_none() {
                         return None;
                     }
-                    let mut ix: Vec<u32> = ra.map(|(s, e)| (s as u32..e as u32).collect()).unwrap_or_default();
+                    let mut ix: Vec<u32> = ra
+                        .map(|(s, e)| (s as u32..e as u32).collect())
+                        .unwrap_or_default();
                     if let Some((s, e)) = rb {
                         ix.extend(s as u32 + off..e as u32 + off);
                     }
-                    Some(dedup_keys_last_wins(&rows[0], &keys, ix).into_iter().map(|x| (x, x)).collect())
+                    Some(
+                        dedup_keys_last_wins(&rows[0], &keys, ix)
+                            .into_iter()
+                            .map(|x| (x, x))
+                            .collect(),
+                    )
                 })
                 .collect();
             build_map(c.ret, &keys, &values, per_row)
@@ -506,22 +588,32 @@ fn entries() -> Named {
             let sorted = c.args[1].as_boolean();
             let keys = cast_to(m.keys(), &DataType::Utf8)?;
             let key_strs = keys.as_string::<i32>();
-            let DataType::List(item) = c.ret else { return exec_err!("ENTRIES return type") };
-            let DataType::Struct(fields) = item.data_type() else { return exec_err!("ENTRIES item type") };
+            let DataType::List(item) = c.ret else {
+                return exec_err!("ENTRIES return type");
+            };
+            let DataType::Struct(fields) = item.data_type() else {
+                return exec_err!("ENTRIES item type");
+            };
             let per_row: Vec<_> = map_ranges(m)
                 .enumerate()
                 .map(|(i, r)| {
                     r.map(|(s, e)| {
                         let mut ix: Vec<u32> = (s as u32..e as u32).collect();
                         if get(sorted, i) == Some(true) {
-                            ix.sort_by(|&x, &y| key_strs.value(x as usize).cmp(key_strs.value(y as usize)));
+                            ix.sort_by(|&x, &y| {
+                                key_strs.value(x as usize).cmp(key_strs.value(y as usize))
+                            });
                         }
                         ix
                     })
                 })
                 .collect();
             let values = cast_to(m.values(), fields[1].data_type())?;
-            let structs: ArrayRef = Arc::new(StructArray::try_new(fields.clone(), vec![keys.clone(), values], None)?);
+            let structs: ArrayRef = Arc::new(StructArray::try_new(
+                fields.clone(),
+                vec![keys.clone(), values],
+                None,
+            )?);
             select_list(Arc::clone(item), &structs, per_row)
         })
 }
@@ -541,16 +633,56 @@ mod tests {
 
     #[test]
     fn distinct_sort_minmax_qtt() {
-        let a = ints(vec![Some(vec![Some(0), None, Some(1), Some(0), Some(-1)]), Some(vec![]), None]);
-        assert_eq!(call_json("array_distinct", std::slice::from_ref(&a)), vec![Some("[0,null,1,-1]".into()), Some("[]".into()), None]);
-        assert_eq!(call_json("array_sort", std::slice::from_ref(&a)), vec![Some("[-1,0,0,1,null]".into()), Some("[]".into()), None]);
-        assert_eq!(call_json("array_sort", &[a.clone(), strs(&[Some("desc"); 3])])[0], Some("[1,0,0,-1,null]".into()));
-        assert_eq!(call_i32("array_min", std::slice::from_ref(&a)), vec![Some(-1), None, None]);
-        assert_eq!(call_i32("array_max", std::slice::from_ref(&a)), vec![Some(1), None, None]);
-        assert_eq!(call_i32("array_length", std::slice::from_ref(&a)), vec![Some(5), Some(0), None]);
-        assert_eq!(call_bool("array_contains", &[a.clone(), i32s(&[Some(1), Some(1), Some(1)])]), vec![Some(true), Some(false), Some(false)]);
-        assert_eq!(call_json("array_remove", &[a.clone(), i32s(&[Some(0), Some(0), Some(0)])])[0], Some("[null,1,-1]".into()));
-        let s = call_list_str("array_sort", &[call("split", &[strs(&[Some("foo,fo,Food,F,food")]), strs(&[Some(",")])])]);
+        let a = ints(vec![
+            Some(vec![Some(0), None, Some(1), Some(0), Some(-1)]),
+            Some(vec![]),
+            None,
+        ]);
+        assert_eq!(
+            call_json("array_distinct", std::slice::from_ref(&a)),
+            vec![Some("[0,null,1,-1]".into()), Some("[]".into()), None]
+        );
+        assert_eq!(
+            call_json("array_sort", std::slice::from_ref(&a)),
+            vec![Some("[-1,0,0,1,null]".into()), Some("[]".into()), None]
+        );
+        assert_eq!(
+            call_json("array_sort", &[a.clone(), strs(&[Some("desc"); 3])])[0],
+            Some("[1,0,0,-1,null]".into())
+        );
+        assert_eq!(
+            call_i32("array_min", std::slice::from_ref(&a)),
+            vec![Some(-1), None, None]
+        );
+        assert_eq!(
+            call_i32("array_max", std::slice::from_ref(&a)),
+            vec![Some(1), None, None]
+        );
+        assert_eq!(
+            call_i32("array_length", std::slice::from_ref(&a)),
+            vec![Some(5), Some(0), None]
+        );
+        assert_eq!(
+            call_bool(
+                "array_contains",
+                &[a.clone(), i32s(&[Some(1), Some(1), Some(1)])]
+            ),
+            vec![Some(true), Some(false), Some(false)]
+        );
+        assert_eq!(
+            call_json(
+                "array_remove",
+                &[a.clone(), i32s(&[Some(0), Some(0), Some(0)])]
+            )[0],
+            Some("[null,1,-1]".into())
+        );
+        let s = call_list_str(
+            "array_sort",
+            &[call(
+                "split",
+                &[strs(&[Some("foo,fo,Food,F,food")]), strs(&[Some(",")])],
+            )],
+        );
         assert_eq!(s[0].as_ref().map(|v| v.len()), Some(5));
         assert_eq!(s[0].as_ref().and_then(|v| v[0].clone()), Some("F".into()));
     }
@@ -559,23 +691,98 @@ mod tests {
     fn set_ops_concat_slice_join() {
         let a = ints(vec![Some(vec![Some(1), Some(2), Some(2), Some(3)]), None]);
         let b = ints(vec![Some(vec![Some(3), Some(4)]), Some(vec![Some(1)])]);
-        assert_eq!(call_json("array_union", &[a.clone(), b.clone()]), vec![Some("[1,2,3,4]".into()), None]);
-        assert_eq!(call_json("array_intersect", &[a.clone(), b.clone()])[0], Some("[3]".into()));
-        assert_eq!(call_json("array_except", &[a.clone(), b.clone()])[0], Some("[1,2]".into()));
-        assert_eq!(call_json("array_concat", &[a.clone(), b.clone()]), vec![Some("[1,2,2,3,3,4]".into()), Some("[1]".into())]);
-        assert_eq!(call_json("slice", &[a.clone(), i32s(&[Some(2); 2]), i32s(&[Some(3); 2])])[0], Some("[2,2]".into()));
-        assert_eq!(call_str("array_join", std::slice::from_ref(&a)), vec![Some("1,2,2,3".into()), None]);
-        assert_eq!(call_str("array_join", &[a, strs(&[None, None])])[0], Some("1223".into()));
+        assert_eq!(
+            call_json("array_union", &[a.clone(), b.clone()]),
+            vec![Some("[1,2,3,4]".into()), None]
+        );
+        assert_eq!(
+            call_json("array_intersect", &[a.clone(), b.clone()])[0],
+            Some("[3]".into())
+        );
+        assert_eq!(
+            call_json("array_except", &[a.clone(), b.clone()])[0],
+            Some("[1,2]".into())
+        );
+        assert_eq!(
+            call_json("array_concat", &[a.clone(), b.clone()]),
+            vec![Some("[1,2,2,3,3,4]".into()), Some("[1]".into())]
+        );
+        assert_eq!(
+            call_json(
+                "slice",
+                &[a.clone(), i32s(&[Some(2); 2]), i32s(&[Some(3); 2])]
+            )[0],
+            Some("[2,2]".into())
+        );
+        assert_eq!(
+            call_str("array_join", std::slice::from_ref(&a)),
+            vec![Some("1,2,2,3".into()), None]
+        );
+        assert_eq!(
+            call_str("array_join", &[a, strs(&[None, None])])[0],
+            Some("1223".into())
+        );
+    }
+
+    #[test]
+    fn array_join_primitives_qtt() {
+        use arrow::array::{BooleanBuilder, Decimal128Builder, Float64Builder, ListBuilder};
+        let mut b = ListBuilder::new(BooleanBuilder::new());
+        b.values().append_value(true);
+        b.values().append_null();
+        b.values().append_value(false);
+        b.append(true);
+        let bools: ArrayRef = Arc::new(b.finish());
+        assert_eq!(
+            call_str("array_join", &[bools]),
+            vec![Some("true,null,false".into())]
+        );
+        let mut d = ListBuilder::new(Float64Builder::new());
+        for v in [1.23, -23.42, 0.0] {
+            d.values().append_value(v);
+        }
+        d.append(true);
+        let doubles: ArrayRef = Arc::new(d.finish());
+        assert_eq!(
+            call_str("array_join", &[doubles, strs(&[Some(" ")])]),
+            vec![Some("1.23 -23.42 0.0".into())]
+        );
+        let mut m = ListBuilder::new(
+            Decimal128Builder::new().with_data_type(arrow::datatypes::DataType::Decimal128(5, 2)),
+        );
+        m.values().append_value(12345);
+        m.values().append_value(98765);
+        m.append(true);
+        let decimals: ArrayRef = Arc::new(m.finish());
+        assert_eq!(
+            call_str("array_join", &[decimals, strs(&[Some("#")])]),
+            vec![Some("123.45#987.65".into())]
+        );
     }
 
     #[test]
     fn maps() {
-        let keys = call("split", &[strs(&[Some("a,b,a"), None]), strs(&[Some(","); 2])]);
+        let keys = call(
+            "split",
+            &[strs(&[Some("a,b,a"), None]), strs(&[Some(","); 2])],
+        );
         let vals = ints(vec![Some(vec![Some(1), Some(2), Some(3)]), Some(vec![])]);
         let m = call("as_map", &[keys, vals]);
-        assert_eq!(call_json("to_json_string", std::slice::from_ref(&m)), vec![Some("\"{\\\"a\\\":3,\\\"b\\\":2}\"".into()), Some("\"null\"".into())]);
-        assert_eq!(call_list_str("map_keys", std::slice::from_ref(&m))[0], Some(vec![Some("a".into()), Some("b".into())]));
-        assert_eq!(call_json("map_values", std::slice::from_ref(&m))[0], Some("[3,2]".into()));
+        assert_eq!(
+            call_json("to_json_string", std::slice::from_ref(&m)),
+            vec![
+                Some("\"{\\\"a\\\":3,\\\"b\\\":2}\"".into()),
+                Some("\"null\"".into())
+            ]
+        );
+        assert_eq!(
+            call_list_str("map_keys", std::slice::from_ref(&m))[0],
+            Some(vec![Some("a".into()), Some("b".into())])
+        );
+        assert_eq!(
+            call_json("map_values", std::slice::from_ref(&m))[0],
+            Some("[3,2]".into())
+        );
         // Maps are compared through their JSON text (the row format cannot encode them).
         let mut b = arrow::array::ListBuilder::new(arrow::array::MapBuilder::new(
             None,
@@ -589,9 +796,25 @@ mod tests {
         }
         b.append(true);
         let maps: ArrayRef = Arc::new(b.finish());
-        assert_eq!(call_json("array_distinct", &[maps]), vec![Some("[{\"apple\":1},{\"apple\":3}]".into())]);
-        let m2 = call("split_to_map", &[strs(&[Some("b:x,c:y"), Some("z:1")]), strs(&[Some(","); 2]), strs(&[Some(":"); 2])]);
-        assert_eq!(call_json("map_union", &[m2.clone(), m2.clone()])[0], Some("{\"b\":\"x\",\"c\":\"y\"}".into()));
-        assert_eq!(call_json("entries", &[m2, bools(&[Some(true); 2])])[0], Some("[{\"K\":\"b\",\"V\":\"x\"},{\"K\":\"c\",\"V\":\"y\"}]".into()));
+        assert_eq!(
+            call_json("array_distinct", &[maps]),
+            vec![Some("[{\"apple\":1},{\"apple\":3}]".into())]
+        );
+        let m2 = call(
+            "split_to_map",
+            &[
+                strs(&[Some("b:x,c:y"), Some("z:1")]),
+                strs(&[Some(","); 2]),
+                strs(&[Some(":"); 2]),
+            ],
+        );
+        assert_eq!(
+            call_json("map_union", &[m2.clone(), m2.clone()])[0],
+            Some("{\"b\":\"x\",\"c\":\"y\"}".into())
+        );
+        assert_eq!(
+            call_json("entries", &[m2, bools(&[Some(true); 2])])[0],
+            Some("[{\"K\":\"b\",\"V\":\"x\"},{\"K\":\"c\",\"V\":\"y\"}]".into())
+        );
     }
 }

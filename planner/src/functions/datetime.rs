@@ -101,7 +101,9 @@ fn unix_date() -> Named {
         .sig([DATE], R::T(DataType::Int32))
         .volatile()
         .invoke(|c| match c.args.first() {
-            None => collect_prim::<Int32Type>(c.rows, c.ret, |_| Ok(Some(now_millis().div_euclid(MS_PER_DAY) as i32))),
+            None => collect_prim::<Int32Type>(c.rows, c.ret, |_| {
+                Ok(Some(now_millis().div_euclid(MS_PER_DAY) as i32))
+            }),
             Some(a) => Ok(arrow::compute::cast(a, &DataType::Int32)?),
         })
 }
@@ -114,10 +116,12 @@ fn from_unixtime() -> Named {
 }
 
 fn from_days() -> Named {
-    udf("from_days").sig([INT], R::T(DataType::Date32)).invoke(|c| {
-        let v = prim_arg::<Int32Type>(&c.args[0])?;
-        Ok(Arc::new(v.reinterpret_cast::<Date32Type>()))
-    })
+    udf("from_days")
+        .sig([INT], R::T(DataType::Date32))
+        .invoke(|c| {
+            let v = prim_arg::<Int32Type>(&c.args[0])?;
+            Ok(Arc::new(v.reinterpret_cast::<Date32Type>()))
+        })
 }
 
 /// Epoch millis of column `a` (BIGINT or TIMESTAMP) as an Int64 array.
@@ -136,7 +140,9 @@ fn format_ts(name: &'static str, input: P) -> Named {
             let zone = c.args.get(2).map(str_arg).transpose()?;
             let mut cache = FormatCache::default();
             collect_str(c.rows, |i| {
-                let (Some(v), Some(p)) = (get(ms, i), get(pat, i)) else { return Ok(None) };
+                let (Some(v), Some(p)) = (get(ms, i), get(pat, i)) else {
+                    return Ok(None);
+                };
                 let z = match zone {
                     Some(z) => match get(z, i) {
                         Some(z) => Some(z),
@@ -160,7 +166,9 @@ fn parse_ts(name: &'static str, ret: DataType) -> Named {
             let zone = c.args.get(2).map(str_arg).transpose()?;
             let mut cache = FormatCache::default();
             collect_prim::<Int64Type>(c.rows, &DataType::Int64, |i| {
-                let (Some(v), Some(p)) = (get(s, i), get(pat, i)) else { return Ok(None) };
+                let (Some(v), Some(p)) = (get(s, i), get(pat, i)) else {
+                    return Ok(None);
+                };
                 let z = match zone {
                     Some(z) => match get(z, i) {
                         Some(z) => Some(z),
@@ -180,19 +188,28 @@ fn epoch() -> NaiveDate {
 }
 
 fn format_date(name: &'static str, input: P) -> Named {
-    udf(name).sig([input, STR], R::T(DataType::Utf8)).invoke(|c| {
-        let days = arrow::compute::cast(&c.args[0], &DataType::Int32)?;
-        let days = prim_arg::<Int32Type>(&days)?;
-        let pat = str_arg(&c.args[1])?;
-        let mut cache = FormatCache::default();
-        collect_str(c.rows, |i| {
-            let (Some(d), Some(p)) = (get(days, i), get(pat, i)) else { return Ok(None) };
-            let Some(date) = epoch().checked_add_signed(chrono::Duration::days(i64::from(d))) else {
-                return exec_err!("date out of range: {d}");
-            };
-            Ok(Some(Cow::Owned(cache.format(p)?.format_naive(&date.and_time(NaiveTime::MIN)))))
+    udf(name)
+        .sig([input, STR], R::T(DataType::Utf8))
+        .invoke(|c| {
+            let days = arrow::compute::cast(&c.args[0], &DataType::Int32)?;
+            let days = prim_arg::<Int32Type>(&days)?;
+            let pat = str_arg(&c.args[1])?;
+            let mut cache = FormatCache::default();
+            collect_str(c.rows, |i| {
+                let (Some(d), Some(p)) = (get(days, i), get(pat, i)) else {
+                    return Ok(None);
+                };
+                let Some(date) = epoch().checked_add_signed(chrono::Duration::days(i64::from(d)))
+                else {
+                    return exec_err!("date out of range: {d}");
+                };
+                Ok(Some(Cow::Owned(
+                    cache
+                        .format(p)?
+                        .format_naive(&date.and_time(NaiveTime::MIN)),
+                )))
+            })
         })
-    })
 }
 
 fn parse_date(name: &'static str, ret: DataType) -> Named {
@@ -200,7 +217,9 @@ fn parse_date(name: &'static str, ret: DataType) -> Named {
         let (s, pat) = (str_arg(&c.args[0])?, str_arg(&c.args[1])?);
         let mut cache = FormatCache::default();
         let days = collect_prim::<Int32Type>(c.rows, &DataType::Int32, |i| {
-            let (Some(v), Some(p)) = (get(s, i), get(pat, i)) else { return Ok(None) };
+            let (Some(v), Some(p)) = (get(s, i), get(pat, i)) else {
+                return Ok(None);
+            };
             let d = cache.format(p)?.parse_date(v)?;
             Ok(Some((d - epoch()).num_days() as i32))
         })?;
@@ -209,21 +228,27 @@ fn parse_date(name: &'static str, ret: DataType) -> Named {
 }
 
 fn format_time() -> Named {
-    udf("format_time").sig([TIME, STR], R::T(DataType::Utf8)).invoke(|c| {
-        let t = prim_arg::<Time32MillisecondType>(&c.args[0])?;
-        let pat = str_arg(&c.args[1])?;
-        let mut cache = FormatCache::default();
-        collect_str(c.rows, |i| {
-            let (Some(ms), Some(p)) = (get(t, i), get(pat, i)) else { return Ok(None) };
-            let Some(time) = NaiveTime::from_num_seconds_from_midnight_opt(
-                (ms / 1000) as u32,
-                ((ms % 1000) * 1_000_000) as u32,
-            ) else {
-                return exec_err!("time out of range: {ms}");
-            };
-            Ok(Some(Cow::Owned(cache.format(p)?.format_naive(&epoch().and_time(time)))))
+    udf("format_time")
+        .sig([TIME, STR], R::T(DataType::Utf8))
+        .invoke(|c| {
+            let t = prim_arg::<Time32MillisecondType>(&c.args[0])?;
+            let pat = str_arg(&c.args[1])?;
+            let mut cache = FormatCache::default();
+            collect_str(c.rows, |i| {
+                let (Some(ms), Some(p)) = (get(t, i), get(pat, i)) else {
+                    return Ok(None);
+                };
+                let Some(time) = NaiveTime::from_num_seconds_from_midnight_opt(
+                    (ms / 1000) as u32,
+                    ((ms % 1000) * 1_000_000) as u32,
+                ) else {
+                    return exec_err!("time out of range: {ms}");
+                };
+                Ok(Some(Cow::Owned(
+                    cache.format(p)?.format_naive(&epoch().and_time(time)),
+                )))
+            })
         })
-    })
 }
 
 fn parse_time() -> Named {
@@ -231,31 +256,37 @@ fn parse_time() -> Named {
         let (s, pat) = (str_arg(&c.args[0])?, str_arg(&c.args[1])?);
         let mut cache = FormatCache::default();
         collect_prim::<Time32MillisecondType>(c.rows, c.ret, |i| {
-            let (Some(v), Some(p)) = (get(s, i), get(pat, i)) else { return Ok(None) };
+            let (Some(v), Some(p)) = (get(s, i), get(pat, i)) else {
+                return Ok(None);
+            };
             let t = cache.format(p)?.parse_time(v)?;
-            Ok(Some((t.num_seconds_from_midnight() * 1000 + t.nanosecond() / 1_000_000) as i32))
+            Ok(Some(
+                (t.num_seconds_from_midnight() * 1000 + t.nanosecond() / 1_000_000) as i32,
+            ))
         })
     })
 }
 
 fn convert_tz() -> Named {
-    udf("convert_tz").sig([TIMESTAMP, STR, STR], R::T(TS)).invoke(|c| {
-        let ts = prim_arg::<TimestampMillisecondType>(&c.args[0])?;
-        let (from, to) = (str_arg(&c.args[1])?, str_arg(&c.args[2])?);
-        let (mut from_cache, mut to_cache) = (FormatCache::default(), FormatCache::default());
-        collect_prim::<TimestampMillisecondType>(c.rows, c.ret, |i| {
-            let (Some(v), Some(f), Some(t)) = (get(ts, i), get(from, i), get(to, i)) else {
-                return Ok(None);
-            };
-            let (fz, tz) = (from_cache.zone(Some(f))?, to_cache.zone(Some(t))?);
-            // The value is a local time in `from`; re-express the same instant as local `to`.
-            let Some(naive) = DateTime::from_timestamp_millis(v).map(|d| d.naive_utc()) else {
-                return exec_err!("timestamp out of range: {v}");
-            };
-            let instant = fz.local_to_millis(&naive)?;
-            Ok(Some(instant + tz.offset_secs_at(instant) * 1000))
+    udf("convert_tz")
+        .sig([TIMESTAMP, STR, STR], R::T(TS))
+        .invoke(|c| {
+            let ts = prim_arg::<TimestampMillisecondType>(&c.args[0])?;
+            let (from, to) = (str_arg(&c.args[1])?, str_arg(&c.args[2])?);
+            let (mut from_cache, mut to_cache) = (FormatCache::default(), FormatCache::default());
+            collect_prim::<TimestampMillisecondType>(c.rows, c.ret, |i| {
+                let (Some(v), Some(f), Some(t)) = (get(ts, i), get(from, i), get(to, i)) else {
+                    return Ok(None);
+                };
+                let (fz, tz) = (from_cache.zone(Some(f))?, to_cache.zone(Some(t))?);
+                // The value is a local time in `from`; re-express the same instant as local `to`.
+                let Some(naive) = DateTime::from_timestamp_millis(v).map(|d| d.naive_utc()) else {
+                    return exec_err!("timestamp out of range: {v}");
+                };
+                let instant = fz.local_to_millis(&naive)?;
+                Ok(Some(instant + tz.offset_secs_at(instant) * 1000))
+            })
         })
-    })
 }
 
 /// Milliseconds in one `unit` (Java `TimeUnit` names, singular or plural).
@@ -297,19 +328,23 @@ fn shift(name: &'static str, sign: i64, input: P) -> Named {
                 _ => 1.0,
             };
             let out = collect_prim::<Int64Type>(c.rows, &DataType::Int64, |i| {
-                let (Some(u), Some(n), Some(v)) = (get(unit, i), get(amount, i), get(value, i)) else {
+                let (Some(u), Some(n), Some(v)) = (get(unit, i), get(amount, i), get(value, i))
+                else {
                     return Ok(None);
                 };
-                let delta = sign * convert_units(n, u, target_ms)?;
+                let delta = convert_units(n, u, target_ms)?.saturating_mul(sign);
                 Ok(Some(match c.ret {
-                    DataType::Time32(_) => (v + delta).rem_euclid(MS_PER_DAY),
+                    DataType::Time32(_) => (i128::from(v) + i128::from(delta))
+                        .rem_euclid(i128::from(MS_PER_DAY))
+                        as i64,
                     _ => v.saturating_add(delta),
                 }))
             })?;
             match c.ret {
-                DataType::Date32 | DataType::Time32(_) => {
-                    Ok(arrow::compute::cast(&arrow::compute::cast(&out, &DataType::Int32)?, c.ret)?)
-                }
+                DataType::Date32 | DataType::Time32(_) => Ok(arrow::compute::cast(
+                    &arrow::compute::cast(&out, &DataType::Int32)?,
+                    c.ret,
+                )?),
                 _ => Ok(arrow::compute::cast(&out, c.ret)?),
             }
         })
@@ -319,7 +354,9 @@ fn shift(name: &'static str, sign: i64, input: P) -> Named {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{ArrayRef, AsArray, Date32Array, Time32MillisecondArray, TimestampMillisecondArray};
+    use arrow::array::{
+        ArrayRef, AsArray, Date32Array, Time32MillisecondArray, TimestampMillisecondArray,
+    };
     use arrow::datatypes::{Date32Type, Time32MillisecondType, TimestampMillisecondType};
 
     use crate::functions::test_util::*;
@@ -330,48 +367,170 @@ mod tests {
 
     #[test]
     fn format_and_parse_timestamps() {
-        let r = call_str("timestamptostring", &[i64s(&[Some(1526075913000), None]), strs(&[Some("yyyy-MM-dd HH:mm:ss zzz"); 2]), strs(&[Some("America/Los_Angeles"); 2])]);
+        let r = call_str(
+            "timestamptostring",
+            &[
+                i64s(&[Some(1526075913000), None]),
+                strs(&[Some("yyyy-MM-dd HH:mm:ss zzz"); 2]),
+                strs(&[Some("America/Los_Angeles"); 2]),
+            ],
+        );
         assert_eq!(r, vec![Some("2018-05-11 14:58:33 PDT".into()), None]);
-        let r = call_str("format_timestamp", &[ts(&[Some(1526075913000)]), strs(&[Some("yyyy-MM-dd HH:mm:ss zzz")]), strs(&[Some("Europe/London")])]);
+        let r = call_str(
+            "format_timestamp",
+            &[
+                ts(&[Some(1526075913000)]),
+                strs(&[Some("yyyy-MM-dd HH:mm:ss zzz")]),
+                strs(&[Some("Europe/London")]),
+            ],
+        );
         assert_eq!(r, vec![Some("2018-05-11 22:58:33 BST".into())]);
-        let r = call_i64("stringtotimestamp", &[strs(&[Some("2018-05-11T21:58:33Z"), Some("2020-05-11T21:58:33z")]), strs(&[Some("yyyy-MM-dd'T'HH:mm:ssX"); 2])]);
+        let r = call_i64(
+            "stringtotimestamp",
+            &[
+                strs(&[Some("2018-05-11T21:58:33Z"), Some("2020-05-11T21:58:33z")]),
+                strs(&[Some("yyyy-MM-dd'T'HH:mm:ssX"); 2]),
+            ],
+        );
         assert_eq!(r, vec![Some(1526075913000), Some(1589234313000)]);
-        let out = call("parse_timestamp", &[strs(&[Some("2018-05-11 21:58:33")]), strs(&[Some("yyyy-MM-dd HH:mm:ss")])]);
-        assert_eq!(out.as_primitive::<TimestampMillisecondType>().value(0), 1526075913000);
-        assert!(try_call("parse_timestamp", &[strs(&[Some("nope")]), strs(&[Some("yyyy")])]).is_err());
+        let out = call(
+            "parse_timestamp",
+            &[
+                strs(&[Some("2018-05-11 21:58:33")]),
+                strs(&[Some("yyyy-MM-dd HH:mm:ss")]),
+            ],
+        );
+        assert_eq!(
+            out.as_primitive::<TimestampMillisecondType>().value(0),
+            1526075913000
+        );
+        assert!(try_call(
+            "parse_timestamp",
+            &[strs(&[Some("nope")]), strs(&[Some("yyyy")])]
+        )
+        .is_err());
     }
 
     #[test]
     fn dates_and_times() {
         let d: ArrayRef = Arc::new(Date32Array::from(vec![Some(17662), Some(18993), Some(-1)]));
-        let r = call_str("format_date", &[d, strs(&[Some("yyyy-MM-dd"), Some("dd-MMM-yyyy"), Some("dd-MM-yyyy'Sophia'")])]);
-        assert_eq!(r, vec![Some("2018-05-11".into()), Some("01-Jan-2022".into()), Some("31-12-1969Sophia".into())]);
-        let out = call("parse_date", &[strs(&[Some("2018-05-11")]), strs(&[Some("yyyy-MM-dd")])]);
+        let r = call_str(
+            "format_date",
+            &[
+                d,
+                strs(&[
+                    Some("yyyy-MM-dd"),
+                    Some("dd-MMM-yyyy"),
+                    Some("dd-MM-yyyy'Sophia'"),
+                ]),
+            ],
+        );
+        assert_eq!(
+            r,
+            vec![
+                Some("2018-05-11".into()),
+                Some("01-Jan-2022".into()),
+                Some("31-12-1969Sophia".into())
+            ]
+        );
+        let out = call(
+            "parse_date",
+            &[strs(&[Some("2018-05-11")]), strs(&[Some("yyyy-MM-dd")])],
+        );
         assert_eq!(out.as_primitive::<Date32Type>().value(0), 17662);
-        assert_eq!(call_i32("stringtodate", &[strs(&[Some("11/05/2018")]), strs(&[Some("dd/MM/yyyy")])]), vec![Some(17662)]);
-        let out = call("parse_time", &[strs(&[Some("01:00:00 PM"), Some("00:01:05Lit")]), strs(&[Some("hh:mm:ss a"), Some("HH:mm:ss'Lit'")])]);
+        assert_eq!(
+            call_i32(
+                "stringtodate",
+                &[strs(&[Some("11/05/2018")]), strs(&[Some("dd/MM/yyyy")])]
+            ),
+            vec![Some(17662)]
+        );
+        let out = call(
+            "parse_time",
+            &[
+                strs(&[Some("01:00:00 PM"), Some("00:01:05Lit")]),
+                strs(&[Some("hh:mm:ss a"), Some("HH:mm:ss'Lit'")]),
+            ],
+        );
         let t = out.as_primitive::<Time32MillisecondType>();
         assert_eq!((t.value(0), t.value(1)), (46800000, 65000));
-        let tm: ArrayRef = Arc::new(Time32MillisecondArray::from(vec![Some(65000), Some(1234567), None]));
-        let r = call_str("format_time", &[tm, strs(&[Some("HH_mm_ss_SSS"), Some("HHmmss'AAAAA'"), Some("HH:mm:ss")])]);
-        assert_eq!(r, vec![Some("00_01_05_000".into()), Some("002034AAAAA".into()), None]);
-        let r = call_i32("stringtodate", &[strs(&[Some("01-JAN-2022"), Some("JAN-2022"), Some("2018-05-11Lit")]), strs(&[Some("dd-MMM-yyyy"), Some("MMM-yyyy"), Some("yyyy-MM-dd'Lit'")])]);
+        let tm: ArrayRef = Arc::new(Time32MillisecondArray::from(vec![
+            Some(65000),
+            Some(1234567),
+            None,
+        ]));
+        let r = call_str(
+            "format_time",
+            &[
+                tm,
+                strs(&[
+                    Some("HH_mm_ss_SSS"),
+                    Some("HHmmss'AAAAA'"),
+                    Some("HH:mm:ss"),
+                ]),
+            ],
+        );
+        assert_eq!(
+            r,
+            vec![
+                Some("00_01_05_000".into()),
+                Some("002034AAAAA".into()),
+                None
+            ]
+        );
+        let r = call_i32(
+            "stringtodate",
+            &[
+                strs(&[Some("01-JAN-2022"), Some("JAN-2022"), Some("2018-05-11Lit")]),
+                strs(&[
+                    Some("dd-MMM-yyyy"),
+                    Some("MMM-yyyy"),
+                    Some("yyyy-MM-dd'Lit'"),
+                ]),
+            ],
+        );
         assert_eq!(r, vec![Some(18993), Some(18993), Some(17662)]);
     }
 
     #[test]
     fn convert_and_shift() {
-        let out = call("convert_tz", &[ts(&[Some(100), Some(1589234313000), None]), strs(&[Some("UTC"); 3]), strs(&[Some("+03:00"); 3])]);
-        let v: Vec<_> = out.as_primitive::<TimestampMillisecondType>().iter().collect();
+        let out = call(
+            "convert_tz",
+            &[
+                ts(&[Some(100), Some(1589234313000), None]),
+                strs(&[Some("UTC"); 3]),
+                strs(&[Some("+03:00"); 3]),
+            ],
+        );
+        let v: Vec<_> = out
+            .as_primitive::<TimestampMillisecondType>()
+            .iter()
+            .collect();
         assert_eq!(v, vec![Some(10800100), Some(1589245113000), None]);
         let d: ArrayRef = Arc::new(Date32Array::from(vec![Some(10), None]));
-        let out = call("dateadd", &[strs(&[Some("DAYS"); 2]), i32s(&[Some(10); 2]), d]);
-        assert_eq!(out.as_primitive::<Date32Type>().iter().collect::<Vec<_>>(), vec![Some(20), None]);
-        let out = call("timestampsub", &[strs(&[Some("MILLISECONDS")]), i32s(&[Some(5)]), ts(&[Some(2)])]);
+        let out = call(
+            "dateadd",
+            &[strs(&[Some("DAYS"); 2]), i32s(&[Some(10); 2]), d],
+        );
+        assert_eq!(
+            out.as_primitive::<Date32Type>().iter().collect::<Vec<_>>(),
+            vec![Some(20), None]
+        );
+        let out = call(
+            "timestampsub",
+            &[
+                strs(&[Some("MILLISECONDS")]),
+                i32s(&[Some(5)]),
+                ts(&[Some(2)]),
+            ],
+        );
         assert_eq!(out.as_primitive::<TimestampMillisecondType>().value(0), -3);
         let tm: ArrayRef = Arc::new(Time32MillisecondArray::from(vec![1000]));
         let out = call("timesub", &[strs(&[Some("SECONDS")]), i32s(&[Some(2)]), tm]);
-        assert_eq!(out.as_primitive::<Time32MillisecondType>().value(0), 86_399_000);
+        assert_eq!(
+            out.as_primitive::<Time32MillisecondType>().value(0),
+            86_399_000
+        );
         let out = call("from_unixtime", &[i64s(&[Some(100)])]);
         assert_eq!(out.as_primitive::<TimestampMillisecondType>().value(0), 100);
         assert_eq!(call_i64("unix_timestamp", &[ts(&[Some(7)])]), vec![Some(7)]);

@@ -73,7 +73,8 @@ impl JavaFormat {
                 n += 1;
             }
             i += n;
-            if c == 'S' && matches!(parse_items.last(), Some(Item::OwnedLiteral(l)) if &**l == ".") {
+            if c == 'S' && matches!(parse_items.last(), Some(Item::OwnedLiteral(l)) if &**l == ".")
+            {
                 parse_items.pop();
                 parse_items.push(Item::Fixed(Fixed::Nanosecond));
             } else {
@@ -238,7 +239,9 @@ impl Zone {
         };
         let mut secs = 0i32;
         for (k, part) in parts.iter().enumerate().take(3) {
-            let Ok(v) = part.parse::<i32>() else { return exec_err!("Unknown time-zone ID: {id}") };
+            let Ok(v) = part.parse::<i32>() else {
+                return exec_err!("Unknown time-zone ID: {id}");
+            };
             secs += v * [3600, 60, 1][k];
         }
         match FixedOffset::east_opt(sign * secs) {
@@ -274,9 +277,15 @@ impl Zone {
             Zone::Region(tz) => tz
                 .from_local_datetime(naive)
                 .earliest()
-                .or_else(|| tz.from_local_datetime(&(*naive + chrono::Duration::hours(1))).earliest())
+                .or_else(|| {
+                    tz.from_local_datetime(&(*naive + chrono::Duration::hours(1)))
+                        .earliest()
+                })
                 .map(|d| d.timestamp_millis()),
-            Zone::Fixed(o) => o.from_local_datetime(naive).earliest().map(|d| d.timestamp_millis()),
+            Zone::Fixed(o) => o
+                .from_local_datetime(naive)
+                .earliest()
+                .map(|d| d.timestamp_millis()),
         };
         match resolved {
             Some(ms) => Ok(ms),
@@ -296,25 +305,71 @@ mod tests {
     #[test]
     fn formats_like_java() {
         let la = Zone::parse("America/Los_Angeles").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(la.format_millis(1526075913000, &fmt("yyyy-MM-dd HH:mm:ss zzz")).ok(), Some("2018-05-11 14:58:33 PDT".into()));
+        assert_eq!(
+            la.format_millis(1526075913000, &fmt("yyyy-MM-dd HH:mm:ss zzz"))
+                .ok(),
+            Some("2018-05-11 14:58:33 PDT".into())
+        );
         let utc = Zone::parse("UTC").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(utc.format_millis(1526075913123, &fmt("yyyy-MM-dd'T'HH:mm:ss.SSS")).ok(), Some("2018-05-11T21:58:33.123".into()));
-        assert_eq!(utc.format_millis(1640995200000, &fmt("dd-MMM-yyyy'Sophia' EEEE h a")).ok(), Some("01-Jan-2022Sophia Saturday 12 AM".into()));
+        assert_eq!(
+            utc.format_millis(1526075913123, &fmt("yyyy-MM-dd'T'HH:mm:ss.SSS"))
+                .ok(),
+            Some("2018-05-11T21:58:33.123".into())
+        );
+        assert_eq!(
+            utc.format_millis(1640995200000, &fmt("dd-MMM-yyyy'Sophia' EEEE h a"))
+                .ok(),
+            Some("01-Jan-2022Sophia Saturday 12 AM".into())
+        );
     }
 
     #[test]
     fn parses_like_java() {
         let utc = Zone::parse("UTC").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(fmt("yyyy-MM-dd'T'HH:mm:ssX").parse_millis("2018-05-11T21:58:33Z", &utc).ok(), Some(1526075913000));
-        assert_eq!(fmt("yyyy-MM-dd'T'HH:mm:ss").parse_millis("2018-05-11T21:58:33", &utc).ok(), Some(1526075913000));
-        assert_eq!(fmt("HH:mm:ss'Lit'").parse_time("00:01:05Lit").ok(), NaiveTime::from_hms_opt(0, 1, 5));
-        assert_eq!(fmt("hh:mm:ss a").parse_time("01:00:00 Pm").ok(), NaiveTime::from_hms_opt(13, 0, 0));
-        assert_eq!(fmt("HH/mm/ss").parse_time("11/05/19").ok(), NaiveTime::from_hms_opt(11, 5, 19));
+        assert_eq!(
+            fmt("yyyy-MM-dd'T'HH:mm:ssX")
+                .parse_millis("2018-05-11T21:58:33Z", &utc)
+                .ok(),
+            Some(1526075913000)
+        );
+        assert_eq!(
+            fmt("yyyy-MM-dd'T'HH:mm:ss")
+                .parse_millis("2018-05-11T21:58:33", &utc)
+                .ok(),
+            Some(1526075913000)
+        );
+        assert_eq!(
+            fmt("HH:mm:ss'Lit'").parse_time("00:01:05Lit").ok(),
+            NaiveTime::from_hms_opt(0, 1, 5)
+        );
+        assert_eq!(
+            fmt("hh:mm:ss a").parse_time("01:00:00 Pm").ok(),
+            NaiveTime::from_hms_opt(13, 0, 0)
+        );
+        assert_eq!(
+            fmt("HH/mm/ss").parse_time("11/05/19").ok(),
+            NaiveTime::from_hms_opt(11, 5, 19)
+        );
         let plus3 = Zone::parse("+03:00").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(fmt("yyyy-MM-dd HH:mm").parse_millis("1970-01-01 03:00", &plus3).ok(), Some(0));
+        assert_eq!(
+            fmt("yyyy-MM-dd HH:mm")
+                .parse_millis("1970-01-01 03:00", &plus3)
+                .ok(),
+            Some(0)
+        );
         assert!(fmt("yyyy").parse_millis("abc", &utc).is_err());
-        assert_eq!(fmt("yyyy-MM-dd'T'HH:mm:ss.SX").parse_millis("2019-08-27T13:31:09.2+0000", &utc).ok(), Some(1566912669200));
-        assert_eq!(fmt("yyyy-MM-dd'T'HH:mm:ss.SSS").parse_millis("2019-08-27T13:31:09.200", &utc).ok(), Some(1566912669200));
+        assert_eq!(
+            fmt("yyyy-MM-dd'T'HH:mm:ss.SX")
+                .parse_millis("2019-08-27T13:31:09.2+0000", &utc)
+                .ok(),
+            Some(1566912669200)
+        );
+        assert_eq!(
+            fmt("yyyy-MM-dd'T'HH:mm:ss.SSS")
+                .parse_millis("2019-08-27T13:31:09.200", &utc)
+                .ok(),
+            Some(1566912669200)
+        );
         assert!(JavaFormat::new("yyyy-qq").is_err() || JavaFormat::new("yyyy-bb").is_err());
     }
 }

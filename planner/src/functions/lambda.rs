@@ -26,17 +26,21 @@ use super::udf::{cast_to, list_of, map_kv, select_list};
 
 /// Registers TRANSFORM, FILTER and REDUCE.
 pub fn functions() -> Vec<(&'static str, Arc<HigherOrderUDF>)> {
-    [("transform", Kind::Transform), ("filter", Kind::Filter), ("reduce", Kind::Reduce)]
-        .into_iter()
-        .map(|(name, kind)| {
-            let f = KsqlLambdaFn {
-                name: name.to_string(),
-                kind,
-                signature: HigherOrderSignature::user_defined(Volatility::Immutable),
-            };
-            (name, Arc::new(HigherOrderUDF::new_from_impl(f)))
-        })
-        .collect()
+    [
+        ("transform", Kind::Transform),
+        ("filter", Kind::Filter),
+        ("reduce", Kind::Reduce),
+    ]
+    .into_iter()
+    .map(|(name, kind)| {
+        let f = KsqlLambdaFn {
+            name: name.to_string(),
+            kind,
+            signature: HigherOrderSignature::user_defined(Volatility::Immutable),
+        };
+        (name, Arc::new(HigherOrderUDF::new_from_impl(f)))
+    })
+    .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,16 +82,24 @@ impl Flat {
             }
             DataType::Map(..) => {
                 let m = collection.as_map();
-                (m.value_offsets(), vec![Arc::clone(m.keys()), Arc::clone(m.values())])
+                (
+                    m.value_offsets(),
+                    vec![Arc::clone(m.keys()), Arc::clone(m.values())],
+                )
             }
             other => return exec_err!("expected ARRAY or MAP, got {other}"),
         };
         let start = raw_offsets.first().copied().unwrap_or(0);
         let end = raw_offsets.last().copied().unwrap_or(0);
-        let columns = columns.iter().map(|c| c.slice(start as usize, (end - start) as usize)).collect();
+        let columns = columns
+            .iter()
+            .map(|c| c.slice(start as usize, (end - start) as usize))
+            .collect();
         Ok(Flat {
             offsets: raw_offsets.iter().map(|o| o - start).collect(),
-            valid: (0..collection.len()).map(|i| collection.is_valid(i)).collect(),
+            valid: (0..collection.len())
+                .map(|i| collection.is_valid(i))
+                .collect(),
             columns,
         })
     }
@@ -109,7 +121,11 @@ impl Flat {
 }
 
 /// Evaluates `lambda` over element columns `params`, spreading captures by `rows`.
-fn eval_lambda(lambda: &LambdaArgument, params: &[ArrayRef], rows: &UInt32Array) -> Result<ArrayRef> {
+fn eval_lambda(
+    lambda: &LambdaArgument,
+    params: &[ArrayRef],
+    rows: &UInt32Array,
+) -> Result<ArrayRef> {
     let n = params.first().map_or(rows.len(), |p| p.len());
     let thunks: Vec<Box<dyn Fn() -> Result<ArrayRef>>> = params
         .iter()
@@ -139,7 +155,12 @@ fn values_and_lambdas(
 }
 
 impl KsqlLambdaFn {
-    fn transform(&self, coll: &ArrayRef, lambdas: &[&LambdaArgument], ret: &DataType) -> Result<ArrayRef> {
+    fn transform(
+        &self,
+        coll: &ArrayRef,
+        lambdas: &[&LambdaArgument],
+        ret: &DataType,
+    ) -> Result<ArrayRef> {
         let flat = Flat::new(coll)?;
         let rows = flat.element_rows();
         let offsets = OffsetBuffer::new(flat.offsets.clone().into());
@@ -148,7 +169,12 @@ impl KsqlLambdaFn {
             (DataType::List(item), [f]) => {
                 let out = eval_lambda(f, &flat.columns, &rows)?;
                 let out = cast_to(&out, item.data_type())?;
-                Ok(Arc::new(ListArray::try_new(Arc::clone(item), offsets, out, nulls)?))
+                Ok(Arc::new(ListArray::try_new(
+                    Arc::clone(item),
+                    offsets,
+                    out,
+                    nulls,
+                )?))
             }
             (DataType::Map(entries, sorted), [fk, fv]) => {
                 let (kf, vf) = map_kv(ret)?;
@@ -158,7 +184,13 @@ impl KsqlLambdaFn {
                     return exec_err!("TRANSFORM produced a null map key");
                 }
                 let s = StructArray::try_new(Fields::from(vec![kf, vf]), vec![k, v], None)?;
-                Ok(Arc::new(MapArray::try_new(Arc::clone(entries), offsets, s, nulls, *sorted)?))
+                Ok(Arc::new(MapArray::try_new(
+                    Arc::clone(entries),
+                    offsets,
+                    s,
+                    nulls,
+                    *sorted,
+                )?))
             }
             _ => exec_err!("TRANSFORM: unexpected arguments"),
         }
@@ -169,13 +201,19 @@ impl KsqlLambdaFn {
         let rows = flat.element_rows();
         let keep = eval_lambda(lambda, &flat.columns, &rows)?;
         let Some(keep) = keep.as_boolean_opt() else {
-            return exec_err!("FILTER lambda must return BOOLEAN, got {}", keep.data_type());
+            return exec_err!(
+                "FILTER lambda must return BOOLEAN, got {}",
+                keep.data_type()
+            );
         };
         let picks: Vec<Option<Vec<u32>>> = (0..flat.rows())
             .map(|r| {
                 let (s, e) = flat.range(r);
                 flat.valid[r].then(|| {
-                    (s..e).filter(|&k| keep.is_valid(k) && keep.value(k)).map(|k| k as u32).collect()
+                    (s..e)
+                        .filter(|&k| keep.is_valid(k) && keep.value(k))
+                        .map(|k| k as u32)
+                        .collect()
                 })
             })
             .collect();
@@ -205,11 +243,20 @@ impl KsqlLambdaFn {
         }
     }
 
-    fn reduce(&self, coll: &ArrayRef, init: &ArrayRef, lambda: &LambdaArgument) -> Result<ArrayRef> {
+    fn reduce(
+        &self,
+        coll: &ArrayRef,
+        init: &ArrayRef,
+        lambda: &LambdaArgument,
+    ) -> Result<ArrayRef> {
         let flat = Flat::new(coll)?;
         let acc_type = init.data_type().clone();
         let mut acc = Arc::clone(init);
-        let longest = (0..flat.rows()).map(|r| flat.range(r)).map(|(s, e)| e - s).max().unwrap_or(0);
+        let longest = (0..flat.rows())
+            .map(|r| flat.range(r))
+            .map(|(s, e)| e - s)
+            .max()
+            .unwrap_or(0);
         for step in 0..longest {
             // Rows that still have an element at this position (and a non-null state).
             let active: Vec<u32> = (0..flat.rows())
@@ -222,8 +269,10 @@ impl KsqlLambdaFn {
             if active.is_empty() {
                 break;
             }
-            let element_ix: UInt32Array =
-                active.iter().map(|&r| flat.offsets[r as usize] as u32 + step as u32).collect();
+            let element_ix: UInt32Array = active
+                .iter()
+                .map(|&r| flat.offsets[r as usize] as u32 + step as u32)
+                .collect();
             let active_rows = UInt32Array::from(active.clone());
             let mut params = vec![take(acc.as_ref(), &active_rows, None)?];
             for col in &flat.columns {
@@ -261,7 +310,12 @@ impl HigherOrderUDFImpl for KsqlLambdaFn {
         match out.first() {
             Some(DataType::Null) => out[0] = list_of(DataType::Null),
             Some(DataType::List(_) | DataType::Map(..)) => {}
-            Some(other) => return plan_err!("{} expects an ARRAY or MAP, got {other}", self.name.to_uppercase()),
+            Some(other) => {
+                return plan_err!(
+                    "{} expects an ARRAY or MAP, got {other}",
+                    self.name.to_uppercase()
+                )
+            }
             None => return plan_err!("{} expects a collection argument", self.name.to_uppercase()),
         }
         Ok(out)
@@ -280,7 +334,9 @@ impl HigherOrderUDFImpl for KsqlLambdaFn {
             })
             .collect();
         let lambda_count = fields.len() - values.len();
-        let Some(coll) = values.first() else { return plan_err!("{} expects a collection", self.name) };
+        let Some(coll) = values.first() else {
+            return plan_err!("{} expects a collection", self.name);
+        };
         let element_params: Vec<FieldRef> = match coll.data_type() {
             DataType::List(item) => vec![field("x", item.data_type())],
             DataType::Map(..) => {
@@ -294,7 +350,10 @@ impl HigherOrderUDFImpl for KsqlLambdaFn {
             Kind::Transform => {
                 let want = if is_map { 2 } else { 1 };
                 if lambda_count != want || values.len() != 1 {
-                    return plan_err!("TRANSFORM over {} expects {want} lambda(s)", if is_map { "a MAP" } else { "an ARRAY" });
+                    return plan_err!(
+                        "TRANSFORM over {} expects {want} lambda(s)",
+                        if is_map { "a MAP" } else { "an ARRAY" }
+                    );
                 }
                 vec![element_params; want]
             }
@@ -306,7 +365,9 @@ impl HigherOrderUDFImpl for KsqlLambdaFn {
             }
             Kind::Reduce => {
                 if lambda_count != 1 || values.len() != 2 {
-                    return plan_err!("REDUCE expects a collection, an initial state and one lambda");
+                    return plan_err!(
+                        "REDUCE expects a collection, an initial state and one lambda"
+                    );
                 }
                 let mut p = vec![field("acc", values[1].data_type())];
                 p.extend(element_params);
@@ -325,7 +386,9 @@ impl HigherOrderUDFImpl for KsqlLambdaFn {
                 ValueOrLambda::Lambda(l) => lambdas.push(l),
             }
         }
-        let Some(coll) = values.first() else { return plan_err!("{} expects a collection", self.name) };
+        let Some(coll) = values.first() else {
+            return plan_err!("{} expects a collection", self.name);
+        };
         let t = match (self.kind, coll.data_type(), lambdas.as_slice()) {
             (Kind::Transform, DataType::List(_), [f]) => list_of(f.data_type().clone()),
             (Kind::Transform, DataType::Map(..), [fk, fv]) => {
@@ -348,7 +411,9 @@ impl HigherOrderUDFImpl for KsqlLambdaFn {
     fn invoke_with_args(&self, args: HigherOrderFunctionArgs) -> Result<ColumnarValue> {
         let (values, lambdas) = values_and_lambdas(&args)?;
         let ret = args.return_field.data_type();
-        let Some(coll) = values.first() else { return exec_err!("{} expects a collection", self.name) };
+        let Some(coll) = values.first() else {
+            return exec_err!("{} expects a collection", self.name);
+        };
         let out = match self.kind {
             Kind::Transform => self.transform(coll, &lambdas, ret)?,
             Kind::Filter => match lambdas.as_slice() {
@@ -371,11 +436,13 @@ mod tests {
     use arrow::array::{ArrayRef, Int32Array, ListArray};
     use arrow::datatypes::{DataType, Field, Int32Type, Schema};
     use datafusion::common::config::ConfigOptions;
-    use datafusion::logical_expr::{ColumnarValue, HigherOrderFunctionArgs, LambdaArgument, ValueOrLambda};
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::Operator;
+    use datafusion::logical_expr::{
+        ColumnarValue, HigherOrderFunctionArgs, LambdaArgument, ValueOrLambda,
+    };
     use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
     use datafusion::physical_expr::PhysicalExpr;
-    use datafusion::logical_expr::Operator;
-    use datafusion::common::ScalarValue;
 
     use super::functions;
     use crate::functions::json::to_json_text;
@@ -385,7 +452,11 @@ mod tests {
     }
 
     /// `col(idx) op literal` or `col(a) op col(b)` as a physical lambda body.
-    fn bin(l: Arc<dyn PhysicalExpr>, op: Operator, r: Arc<dyn PhysicalExpr>) -> Arc<dyn PhysicalExpr> {
+    fn bin(
+        l: Arc<dyn PhysicalExpr>,
+        op: Operator,
+        r: Arc<dyn PhysicalExpr>,
+    ) -> Arc<dyn PhysicalExpr> {
         Arc::new(BinaryExpr::new(l, op, r))
     }
     fn col(name: &str, i: usize) -> Arc<dyn PhysicalExpr> {
@@ -395,14 +466,27 @@ mod tests {
         Arc::new(Literal::new(ScalarValue::Int32(Some(v))))
     }
 
-    fn run(name: &str, values: Vec<ArrayRef>, params: Vec<Field>, body: Arc<dyn PhysicalExpr>, ret: DataType) -> Vec<String> {
-        let f = functions().into_iter().find(|(n, _)| *n == name).map(|(_, f)| f).unwrap_or_else(|| panic!("{name}"));
+    fn run(
+        name: &str,
+        values: Vec<ArrayRef>,
+        params: Vec<Field>,
+        body: Arc<dyn PhysicalExpr>,
+        ret: DataType,
+    ) -> Vec<String> {
+        let f = functions()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| f)
+            .unwrap_or_else(|| panic!("{name}"));
         let rows = values[0].len();
         let params: Vec<_> = params.into_iter().map(Arc::new).collect();
         let used: Vec<usize> = (0..params.len()).collect();
         let _ = Schema::empty();
         let lambda = LambdaArgument::new(params, body, None, &used);
-        let mut args: Vec<_> = values.into_iter().map(|v| ValueOrLambda::Value(ColumnarValue::Array(v))).collect();
+        let mut args: Vec<_> = values
+            .into_iter()
+            .map(|v| ValueOrLambda::Value(ColumnarValue::Array(v)))
+            .collect();
         args.push(ValueOrLambda::Lambda(lambda));
         let out = f
             .inner()
@@ -421,16 +505,38 @@ mod tests {
 
     #[test]
     fn filter_transform_reduce_arrays() {
-        let nums = ints(vec![Some(vec![Some(3), Some(6), Some(2), Some(10)]), Some(vec![Some(5), None]), None]);
+        let nums = ints(vec![
+            Some(vec![Some(3), Some(6), Some(2), Some(10)]),
+            Some(vec![Some(5), None]),
+            None,
+        ]);
         let x = Field::new("x", DataType::Int32, true);
         let list_t = super::list_of(DataType::Int32);
-        let r = run("filter", vec![nums.clone()], vec![x.clone()], bin(col("x", 0), Operator::Gt, lit(5)), list_t.clone());
+        let r = run(
+            "filter",
+            vec![nums.clone()],
+            vec![x.clone()],
+            bin(col("x", 0), Operator::Gt, lit(5)),
+            list_t.clone(),
+        );
         assert_eq!(r, vec!["[6,10]", "[]", "null"]);
-        let r = run("transform", vec![nums.clone()], vec![x.clone()], bin(col("x", 0), Operator::Multiply, lit(2)), list_t);
+        let r = run(
+            "transform",
+            vec![nums.clone()],
+            vec![x.clone()],
+            bin(col("x", 0), Operator::Multiply, lit(2)),
+            list_t,
+        );
         assert_eq!(r, vec!["[6,12,4,20]", "[10,null]", "null"]);
         let init: ArrayRef = Arc::new(Int32Array::from(vec![Some(2), Some(2), Some(2)]));
         let acc = Field::new("s", DataType::Int32, true);
-        let r = run("reduce", vec![nums, init], vec![acc, x], bin(col("s", 0), Operator::Plus, col("x", 1)), DataType::Int32);
+        let r = run(
+            "reduce",
+            vec![nums, init],
+            vec![acc, x],
+            bin(col("s", 0), Operator::Plus, col("x", 1)),
+            DataType::Int32,
+        );
         assert_eq!(r, vec!["23", "null", "2"]);
     }
 }

@@ -20,7 +20,13 @@ use super::udf::*;
 /// Registers the math family.
 pub fn functions() -> Vec<Named> {
     let mut v = vec![
-        integral("abs", i32::wrapping_abs, i64::wrapping_abs, f64::abs, |v, _| v.abs()),
+        integral(
+            "abs",
+            i32::wrapping_abs,
+            i64::wrapping_abs,
+            f64::abs,
+            |v, _| v.abs(),
+        ),
         integral("ceil", |x| x, |x| x, f64::ceil, dec_ceil),
         integral("floor", |x| x, |x| x, f64::floor, dec_floor),
         round(),
@@ -57,9 +63,13 @@ pub fn functions() -> Vec<Named> {
 
 /// DOUBLE -> DOUBLE with null propagation (INT/BIGINT/DECIMAL widen to DOUBLE).
 fn double_fn(name: &'static str, f: fn(f64) -> f64) -> Named {
-    udf(name).sig([DOUBLE], R::T(DataType::Float64)).invoke(move |c| {
-        Ok(Arc::new(prim_arg::<Float64Type>(&c.args[0])?.unary::<_, Float64Type>(f)))
-    })
+    udf(name)
+        .sig([DOUBLE], R::T(DataType::Float64))
+        .invoke(move |c| {
+            Ok(Arc::new(
+                prim_arg::<Float64Type>(&c.args[0])?.unary::<_, Float64Type>(f),
+            ))
+        })
 }
 
 fn pow10(n: u32) -> Option<i128> {
@@ -95,7 +105,9 @@ fn integral(
             Ok(match a.data_type() {
                 DataType::Int32 => Arc::new(prim_arg::<Int32Type>(a)?.unary::<_, Int32Type>(fi)),
                 DataType::Int64 => Arc::new(prim_arg::<Int64Type>(a)?.unary::<_, Int64Type>(fl)),
-                DataType::Float64 => Arc::new(prim_arg::<Float64Type>(a)?.unary::<_, Float64Type>(fd)),
+                DataType::Float64 => {
+                    Arc::new(prim_arg::<Float64Type>(a)?.unary::<_, Float64Type>(fd))
+                }
                 DataType::Decimal128(p, s) => {
                     let s = *s;
                     Arc::new(
@@ -112,18 +124,28 @@ fn integral(
 /// Rounds the integer `m` (in units of 10^-from_scale) to `to_scale` decimals, returning units
 /// of 10^-to_scale. `truncate` cuts toward zero, otherwise half goes towards +infinity.
 fn rescale(m: i128, from_scale: i32, to_scale: i32, truncate: bool) -> i128 {
-    if to_scale >= from_scale {
-        return match pow10((to_scale - from_scale) as u32) {
+    let diff = i64::from(to_scale) - i64::from(from_scale);
+    if diff >= 0 {
+        return match u32::try_from(diff).ok().and_then(pow10) {
             Some(f) => m.saturating_mul(f),
-            None => 0,
+            None if m == 0 => 0,
+            None => {
+                if m > 0 {
+                    i128::MAX
+                } else {
+                    i128::MIN
+                }
+            }
         };
     }
-    let Some(f) = pow10((from_scale - to_scale) as u32) else { return 0 };
+    let Some(f) = u32::try_from(-diff).ok().and_then(pow10) else {
+        return 0;
+    };
     if truncate {
         m / f
     } else {
         let (q, r) = (m.div_euclid(f), m.rem_euclid(f));
-        if 2 * r >= f {
+        if r >= f - r {
             q + 1
         } else {
             q
@@ -137,11 +159,17 @@ pub fn round_double(v: f64, places: i32, truncate: bool) -> f64 {
         return v;
     }
     let sci = format!("{v:e}");
-    let Some((mantissa, exp)) = sci.split_once('e') else { return v };
-    let Ok(exp) = exp.parse::<i32>() else { return v };
+    let Some((mantissa, exp)) = sci.split_once('e') else {
+        return v;
+    };
+    let Ok(exp) = exp.parse::<i32>() else {
+        return v;
+    };
     let negative = mantissa.starts_with('-');
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let Ok(mut m) = digits.parse::<i128>() else { return v };
+    let Ok(mut m) = digits.parse::<i128>() else {
+        return v;
+    };
     if negative {
         m = -m;
     }
@@ -175,8 +203,11 @@ fn dec_zero_scale(types: &[DataType], extra: u8) -> Result<DataType> {
 }
 
 fn round_like(name: &'static str, truncate: bool) -> Named {
-    let zero_scale: fn(&[DataType]) -> Result<DataType> =
-        if truncate { |t| dec_zero_scale(t, 0) } else { |t| dec_zero_scale(t, 1) };
+    let zero_scale: fn(&[DataType]) -> Result<DataType> = if truncate {
+        |t| dec_zero_scale(t, 0)
+    } else {
+        |t| dec_zero_scale(t, 1)
+    };
     udf(name)
         .sig([INT], R::Arg(0))
         .sig([BIGINT], R::Arg(0))
@@ -193,11 +224,17 @@ fn round_like(name: &'static str, truncate: bool) -> Named {
                 DataType::Float64 => {
                     let v = prim_arg::<Float64Type>(a)?;
                     if places.is_none() {
-                        let f = if truncate { |x: f64| x.trunc() as i64 } else { java_round };
+                        let f = if truncate {
+                            |x: f64| x.trunc() as i64
+                        } else {
+                            java_round
+                        };
                         return Ok(Arc::new(v.unary::<_, Int64Type>(f)));
                     }
                     collect_prim::<Float64Type>(c.rows, c.ret, |i| {
-                        Ok(get(v, i).zip(places_at(i)).map(|(x, n)| round_double(x, n, truncate)))
+                        Ok(get(v, i)
+                            .zip(places_at(i))
+                            .map(|(x, n)| round_double(x, n, truncate)))
                     })
                 }
                 DataType::Decimal128(_, s) => {
@@ -209,7 +246,12 @@ fn round_like(name: &'static str, truncate: bool) -> Named {
                     };
                     collect_prim::<Decimal128Type>(c.rows, c.ret, |i| {
                         Ok(get(v, i).zip(places_at(i)).map(|(x, n)| {
-                            let r = rescale(x, s, n, truncate);
+                            // Rounding to at least the current scale changes nothing.
+                            let r = if n >= s {
+                                return rescale(x, s, out_scale, truncate);
+                            } else {
+                                rescale(x, s, n, truncate)
+                            };
                             rescale(r, n, out_scale, true)
                         }))
                     })
@@ -236,13 +278,15 @@ fn sign() -> Named {
         .invoke(|c| {
             let a = &c.args[0];
             Ok(match a.data_type() {
-                DataType::Int32 => Arc::new(prim_arg::<Int32Type>(a)?.unary::<_, Int32Type>(i32::signum)),
+                DataType::Int32 => {
+                    Arc::new(prim_arg::<Int32Type>(a)?.unary::<_, Int32Type>(i32::signum))
+                }
                 DataType::Int64 => {
                     Arc::new(prim_arg::<Int64Type>(a)?.unary::<_, Int32Type>(|x| x.signum() as i32))
                 }
-                DataType::Decimal128(..) => {
-                    Arc::new(prim_arg::<Decimal128Type>(a)?.unary::<_, Int32Type>(|x| x.signum() as i32))
-                }
+                DataType::Decimal128(..) => Arc::new(
+                    prim_arg::<Decimal128Type>(a)?.unary::<_, Int32Type>(|x| x.signum() as i32),
+                ),
                 _ => Arc::new(prim_arg::<Float64Type>(a)?.unary::<_, Int32Type>(|x| {
                     if x > 0.0 {
                         1
@@ -257,10 +301,17 @@ fn sign() -> Named {
 }
 
 fn binary_double(name: &'static str, f: fn(f64, f64) -> f64) -> Named {
-    udf(name).sig([DOUBLE, DOUBLE], R::T(DataType::Float64)).invoke(move |c| {
-        let (a, b) = (prim_arg::<Float64Type>(&c.args[0])?, prim_arg::<Float64Type>(&c.args[1])?);
-        Ok(Arc::new(arrow::compute::binary::<_, _, _, Float64Type>(a, b, f)?))
-    })
+    udf(name)
+        .sig([DOUBLE, DOUBLE], R::T(DataType::Float64))
+        .invoke(move |c| {
+            let (a, b) = (
+                prim_arg::<Float64Type>(&c.args[0])?,
+                prim_arg::<Float64Type>(&c.args[1])?,
+            );
+            Ok(Arc::new(arrow::compute::binary::<_, _, _, Float64Type>(
+                a, b, f,
+            )?))
+        })
 }
 
 fn log() -> Named {
@@ -274,9 +325,11 @@ fn log() -> Named {
                 Some(b) => {
                     let b = prim_arg::<Float64Type>(b)?;
                     // LOG(base, value)
-                    Ok(Arc::new(arrow::compute::binary::<_, _, _, Float64Type>(a, b, |base, v| {
-                        v.ln() / base.ln()
-                    })?))
+                    Ok(Arc::new(arrow::compute::binary::<_, _, _, Float64Type>(
+                        a,
+                        b,
+                        |base, v| v.ln() / base.ln(),
+                    )?))
                 }
             }
         })
@@ -291,23 +344,30 @@ fn atan2() -> Named {
 }
 
 fn pi() -> Named {
-    udf("pi").sig([], R::T(DataType::Float64)).invoke(|c| {
-        collect_prim::<Float64Type>(c.rows, c.ret, |_| Ok(Some(std::f64::consts::PI)))
-    })
+    udf("pi")
+        .sig([], R::T(DataType::Float64))
+        .invoke(|c| collect_prim::<Float64Type>(c.rows, c.ret, |_| Ok(Some(std::f64::consts::PI))))
 }
 
 fn random() -> Named {
-    udf("random").sig([], R::T(DataType::Float64)).volatile().invoke(|c| {
-        collect_prim::<Float64Type>(c.rows, c.ret, |_| Ok(Some(rand::random::<f64>())))
-    })
+    udf("random")
+        .sig([], R::T(DataType::Float64))
+        .volatile()
+        .invoke(|c| collect_prim::<Float64Type>(c.rows, c.ret, |_| Ok(Some(rand::random::<f64>()))))
 }
 
 fn geo_distance() -> Named {
     udf("geo_distance")
         .sig([DOUBLE, DOUBLE, DOUBLE, DOUBLE], R::T(DataType::Float64))
-        .sig([DOUBLE, DOUBLE, DOUBLE, DOUBLE, STR], R::T(DataType::Float64))
+        .sig(
+            [DOUBLE, DOUBLE, DOUBLE, DOUBLE, STR],
+            R::T(DataType::Float64),
+        )
         .invoke(|c| {
-            let coords = c.args[..4].iter().map(prim_arg::<Float64Type>).collect::<Result<Vec<_>>>()?;
+            let coords = c.args[..4]
+                .iter()
+                .map(prim_arg::<Float64Type>)
+                .collect::<Result<Vec<_>>>()?;
             let unit = c.args.get(4).map(str_arg).transpose()?;
             collect_prim::<Float64Type>(c.rows, c.ret, |i| {
                 let mut v = [0.0; 4];
@@ -328,18 +388,27 @@ fn geo_distance() -> Named {
                 };
                 let [lat1, lon1, lat2, lon2] = v;
                 if !(-90.0..=90.0).contains(&lat1) || !(-90.0..=90.0).contains(&lat2) {
-                    return exec_err!("valid latitude values for GEO_DISTANCE are between -90 and 90");
+                    return exec_err!(
+                        "valid latitude values for GEO_DISTANCE are between -90 and 90"
+                    );
                 }
                 if !(-180.0..=180.0).contains(&lon1) || !(-180.0..=180.0).contains(&lon2) {
-                    return exec_err!("valid longitude values for GEO_DISTANCE are between -180 and 180");
+                    return exec_err!(
+                        "valid longitude values for GEO_DISTANCE are between -180 and 180"
+                    );
                 }
                 let (dlat, dlon) = ((lat2 - lat1).to_radians(), (lon2 - lon1).to_radians());
                 let a = (dlat / 2.0).sin().powi(2)
-                    + (dlon / 2.0).sin().powi(2) * lat1.to_radians().cos() * lat2.to_radians().cos();
+                    + (dlon / 2.0).sin().powi(2)
+                        * lat1.to_radians().cos()
+                        * lat2.to_radians().cos();
                 Ok(Some(2.0 * radius * a.sqrt().asin()))
             })
         })
 }
+
+/// Guard against unbounded allocation (ksqlDB would exhaust the heap instead).
+const MAX_SERIES_LEN: i128 = 1 << 24;
 
 fn generate_series() -> Named {
     udf("generate_series")
@@ -348,8 +417,16 @@ fn generate_series() -> Named {
         .sig([BIGINT, BIGINT], R::T(list_of(DataType::Int64)))
         .sig([BIGINT, BIGINT, INT], R::T(list_of(DataType::Int64)))
         .invoke(|c| {
-            let wide = c.args.iter().take(2).map(|a| cast_to(a, &DataType::Int64)).collect::<Result<Vec<_>>>()?;
-            let (start, end) = (prim_arg::<Int64Type>(&wide[0])?, prim_arg::<Int64Type>(&wide[1])?);
+            let wide = c
+                .args
+                .iter()
+                .take(2)
+                .map(|a| cast_to(a, &DataType::Int64))
+                .collect::<Result<Vec<_>>>()?;
+            let (start, end) = (
+                prim_arg::<Int64Type>(&wide[0])?,
+                prim_arg::<Int64Type>(&wide[1])?,
+            );
             let step = c.args.get(2).map(prim_arg::<Int32Type>).transpose()?;
             let mut b = ListBuilder::new(Int64Builder::new());
             for i in 0..c.rows {
@@ -365,8 +442,14 @@ fn generate_series() -> Named {
                     return exec_err!("GENERATE_SERIES step cannot be zero");
                 }
                 let step = if step.is_none() && e < s { -1 } else { st };
-                if (e - s).signum() * step.signum() < 0 {
+                if (e > s && step < 0) || (e < s && step > 0) {
                     return exec_err!("GENERATE_SERIES has incorrect step direction");
+                }
+                let count = (i128::from(e) - i128::from(s)) / i128::from(step) + 1;
+                if count > MAX_SERIES_LEN {
+                    return exec_err!(
+                        "GENERATE_SERIES would produce {count} elements (limit {MAX_SERIES_LEN})"
+                    );
                 }
                 let mut x = s;
                 while (step > 0 && x <= e) || (step < 0 && x >= e) {
@@ -394,14 +477,17 @@ fn extreme_coerce(name: &str, types: &[DataType]) -> Result<Vec<DataType>> {
     };
     let target = if non_null.iter().all(|t| t == first) {
         (*first).clone()
-    } else if non_null.contains(&&DataType::Float64)
-        && non_null.iter().all(|t| t.is_numeric())
-    {
+    } else if non_null.contains(&&DataType::Float64) && non_null.iter().all(|t| t.is_numeric()) {
         DataType::Float64
-    } else if non_null.iter().all(|t| matches!(t, DataType::Decimal128(..))) {
+    } else if non_null
+        .iter()
+        .all(|t| matches!(t, DataType::Decimal128(..)))
+    {
         common_type(types)?
     } else {
-        return plan_err!("Function '{name}' cannot be resolved due to ambiguous method parameters");
+        return plan_err!(
+            "Function '{name}' cannot be resolved due to ambiguous method parameters"
+        );
     };
     Ok(vec![target; types.len()])
 }
@@ -418,7 +504,11 @@ fn extreme(name: &'static str, greatest: bool) -> Named {
         .invoke(move |c| {
             let mut acc = Arc::clone(&c.args[0]);
             for b in &c.args[1..] {
-                let better = if greatest { cmp::gt(b, &acc)? } else { cmp::lt(b, &acc)? };
+                let better = if greatest {
+                    cmp::gt(b, &acc)?
+                } else {
+                    cmp::lt(b, &acc)?
+                };
                 let take_b: BooleanArray = (0..c.rows)
                     .map(|i| Some(b.is_valid(i) && (acc.is_null(i) || better.value(i))))
                     .collect();
@@ -434,15 +524,48 @@ mod tests {
 
     #[test]
     fn round_qtt() {
-        let v = f64s(&[Some(1.5), Some(-1.5), Some(-1.7), Some(12345.678), Some(-12345.678), None]);
-        assert_eq!(call_i64("round", std::slice::from_ref(&v)), vec![Some(2), Some(-1), Some(-2), Some(12346), Some(-12346), None]);
+        let v = f64s(&[
+            Some(1.5),
+            Some(-1.5),
+            Some(-1.7),
+            Some(12345.678),
+            Some(-12345.678),
+            None,
+        ]);
+        assert_eq!(
+            call_i64("round", std::slice::from_ref(&v)),
+            vec![Some(2), Some(-1), Some(-2), Some(12346), Some(-12346), None]
+        );
         let r = call_f64("round", &[v.clone(), i32s(&[Some(2); 6])]);
-        assert_eq!(r, vec![Some(1.5), Some(-1.5), Some(-1.7), Some(12345.68), Some(-12345.68), None]);
+        assert_eq!(
+            r,
+            vec![
+                Some(1.5),
+                Some(-1.5),
+                Some(-1.7),
+                Some(12345.68),
+                Some(-12345.68),
+                None
+            ]
+        );
         let r = call_f64("round", &[v.clone(), i32s(&[Some(-1); 6])]);
-        assert_eq!(r, vec![Some(0.0), Some(0.0), Some(0.0), Some(12350.0), Some(-12350.0), None]);
+        assert_eq!(
+            r,
+            vec![
+                Some(0.0),
+                Some(0.0),
+                Some(0.0),
+                Some(12350.0),
+                Some(-12350.0),
+                None
+            ]
+        );
         let r = call_f64("round", &[v.clone(), i32s(&[Some(0); 6])]);
         assert_eq!(r[1], Some(-1.0));
-        assert_eq!(call_i64("trunc", std::slice::from_ref(&v)), vec![Some(1), Some(-1), Some(-1), Some(12345), Some(-12345), None]);
+        assert_eq!(
+            call_i64("trunc", std::slice::from_ref(&v)),
+            vec![Some(1), Some(-1), Some(-1), Some(12345), Some(-12345), None]
+        );
         let r = call_f64("trunc", &[v, i32s(&[Some(-2); 6])]);
         assert_eq!(r[3], Some(12300.0));
         assert_eq!(call_i32("round", &[i32s(&[Some(3)])]), vec![Some(3)]);
@@ -451,37 +574,81 @@ mod tests {
     #[test]
     fn floor_ceil_abs_sign() {
         let v = f64s(&[Some(-1.5), Some(1.1), None]);
-        assert_eq!(call_f64("floor", std::slice::from_ref(&v)), vec![Some(-2.0), Some(1.0), None]);
-        assert_eq!(call_f64("ceil", std::slice::from_ref(&v)), vec![Some(-1.0), Some(2.0), None]);
-        assert_eq!(call_f64("abs", std::slice::from_ref(&v)), vec![Some(1.5), Some(1.1), None]);
+        assert_eq!(
+            call_f64("floor", std::slice::from_ref(&v)),
+            vec![Some(-2.0), Some(1.0), None]
+        );
+        assert_eq!(
+            call_f64("ceil", std::slice::from_ref(&v)),
+            vec![Some(-1.0), Some(2.0), None]
+        );
+        assert_eq!(
+            call_f64("abs", std::slice::from_ref(&v)),
+            vec![Some(1.5), Some(1.1), None]
+        );
         assert_eq!(call_i32("sign", &[v]), vec![Some(-1), Some(1), None]);
         assert_eq!(call_i32("abs", &[i32s(&[Some(-3)])]), vec![Some(3)]);
         let dec = std::sync::Arc::new(
-            arrow::array::Decimal128Array::from(vec![Some(-11), Some(17)]).with_precision_and_scale(2, 1).unwrap(),
+            arrow::array::Decimal128Array::from(vec![Some(-11), Some(17)])
+                .with_precision_and_scale(2, 1)
+                .unwrap(),
         ) as arrow::array::ArrayRef;
         let out = call("floor", std::slice::from_ref(&dec));
-        assert_eq!(out.data_type(), &arrow::datatypes::DataType::Decimal128(2, 1));
-        assert_eq!(call_json("floor", std::slice::from_ref(&dec)), vec![Some("-2.0".into()), Some("1.0".into())]);
-        assert_eq!(call_json("round", &[dec]), vec![Some("-1".into()), Some("2".into())]);
+        assert_eq!(
+            out.data_type(),
+            &arrow::datatypes::DataType::Decimal128(2, 1)
+        );
+        assert_eq!(
+            call_json("floor", std::slice::from_ref(&dec)),
+            vec![Some("-2.0".into()), Some("1.0".into())]
+        );
+        assert_eq!(
+            call_json("round", &[dec]),
+            vec![Some("-1".into()), Some("2".into())]
+        );
     }
 
     #[test]
     #[allow(clippy::approx_constant)] // the QTT expectation is PI rounded to 13 places
     fn trig_log_power() {
-        let r = call_f64("round", &[std::sync::Arc::new(arrow::array::Float64Array::from(call_f64("acos", &[i32s(&[Some(-1)])]))), i32s(&[Some(13)])]);
+        let r = call_f64(
+            "round",
+            &[
+                std::sync::Arc::new(arrow::array::Float64Array::from(call_f64(
+                    "acos",
+                    &[i32s(&[Some(-1)])],
+                ))),
+                i32s(&[Some(13)]),
+            ],
+        );
         assert_eq!(r, vec![Some(3.1415926535898)]);
         assert_eq!(call_f64("log", &[f64s(&[Some(100.0)])]), vec![Some(2.0)]);
-        assert_eq!(call_f64("power", &[i32s(&[Some(2)]), i32s(&[Some(10)])]), vec![Some(1024.0)]);
+        assert_eq!(
+            call_f64("power", &[i32s(&[Some(2)]), i32s(&[Some(10)])]),
+            vec![Some(1024.0)]
+        );
     }
 
     #[test]
     fn greatest_least_geo() {
-        let r = call_i64("greatest", &[i64s(&[Some(i64::MAX), None]), i64s(&[Some(i64::MIN), None])]);
+        let r = call_i64(
+            "greatest",
+            &[i64s(&[Some(i64::MAX), None]), i64s(&[Some(i64::MIN), None])],
+        );
         assert_eq!(r, vec![Some(i64::MAX), None]);
         let r = call_f64("least", &[i32s(&[Some(500000)]), f64s(&[Some(1.0)])]);
         assert_eq!(r, vec![Some(1.0)]);
         assert!(try_call("greatest", &[i32s(&[Some(1)]), i64s(&[Some(1)])]).is_err());
-        let r = call_f64("geo_distance", &[f64s(&[Some(37.4439)]), f64s(&[Some(-122.1663)]), f64s(&[Some(51.5257)]), f64s(&[Some(-0.1122)]), strs(&[Some("MI")])]);
+        let r = call_f64(
+            "geo_distance",
+            &[
+                f64s(&[Some(37.4439)]),
+                f64s(&[Some(-122.1663)]),
+                f64s(&[Some(51.5257)]),
+                f64s(&[Some(-0.1122)]),
+                strs(&[Some("MI")]),
+            ],
+        );
         assert!((r[0].unwrap_or(0.0) - 5365.659729188262).abs() < 1e-6);
     }
 }

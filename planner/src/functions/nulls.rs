@@ -3,8 +3,8 @@
 use arrow::array::{Array, ArrayRef, BooleanArray};
 use arrow::compute::kernels::zip::zip;
 use arrow::compute::nullif;
-use datafusion::common::{plan_err, Result};
 use arrow::datatypes::DataType;
+use datafusion::common::{plan_err, Result};
 
 use super::udf::*;
 
@@ -46,7 +46,11 @@ fn coalesce(name: &'static str) -> Named {
         }
         same_type(name, t)
     });
-    let b = if name == "ifnull" { b.sig([P::Any, P::Any], R::Arg(0)) } else { b.variadic([P::Any], R::Arg(0)) };
+    let b = if name == "ifnull" {
+        b.sig([P::Any, P::Any], R::Arg(0))
+    } else {
+        b.variadic([P::Any], R::Arg(0))
+    };
     b.invoke(|c| first_non_null(c.args))
 }
 
@@ -62,7 +66,13 @@ fn nullif_fn() -> Named {
         .invoke(|c| {
             let rows = row_encode(&[&c.args[0], &c.args[1]])?;
             let equal: BooleanArray = (0..c.rows)
-                .map(|i| Some(c.args[0].is_valid(i) && c.args[1].is_valid(i) && rows[0].row(i) == rows[1].row(i)))
+                .map(|i| {
+                    Some(
+                        c.args[0].is_valid(i)
+                            && c.args[1].is_valid(i)
+                            && rows[0].row(i) == rows[1].row(i),
+                    )
+                })
                 .collect();
             Ok(nullif(&c.args[0], &equal)?)
         })
@@ -74,10 +84,35 @@ mod tests {
 
     #[test]
     fn coalesce_ifnull_nullif() {
-        let r = call_i32("coalesce", &[i32s(&[Some(1), None, None]), i32s(&[None, None, Some(3)]), i32s(&[Some(9), None, Some(4)])]);
+        let r = call_i32(
+            "coalesce",
+            &[
+                i32s(&[Some(1), None, None]),
+                i32s(&[None, None, Some(3)]),
+                i32s(&[Some(9), None, Some(4)]),
+            ],
+        );
         assert_eq!(r, vec![Some(1), None, Some(3)]);
-        assert_eq!(call_str("ifnull", &[strs(&[None, Some("a")]), strs(&[Some("x"), Some("y")])]), vec![Some("x".into()), Some("a".into())]);
-        assert_eq!(call_i64("coalesce", &[i32s(&[None]), i64s(&[Some(5)])]), vec![Some(5)]);
-        assert_eq!(call_i32("nullif", &[i32s(&[Some(1), Some(2), None]), i32s(&[Some(1), Some(3), Some(1)])]), vec![None, Some(2), None]);
+        assert_eq!(
+            call_str(
+                "ifnull",
+                &[strs(&[None, Some("a")]), strs(&[Some("x"), Some("y")])]
+            ),
+            vec![Some("x".into()), Some("a".into())]
+        );
+        assert_eq!(
+            call_i64("coalesce", &[i32s(&[None]), i64s(&[Some(5)])]),
+            vec![Some(5)]
+        );
+        assert_eq!(
+            call_i32(
+                "nullif",
+                &[
+                    i32s(&[Some(1), Some(2), None]),
+                    i32s(&[Some(1), Some(3), Some(1)])
+                ]
+            ),
+            vec![None, Some(2), None]
+        );
     }
 }

@@ -56,13 +56,17 @@ fn concat() -> Named {
                 let mut buf = Vec::new();
                 collect_bin(c.rows, |i| {
                     buf.clear();
-                    args.iter().filter_map(|a| get(*a, i)).for_each(|v| buf.extend_from_slice(v));
+                    args.iter()
+                        .filter_map(|a| get(*a, i))
+                        .for_each(|v| buf.extend_from_slice(v));
                     Ok(Some(Cow::Owned(buf.clone())))
                 })
             } else {
                 let args = c.args.iter().map(str_arg).collect::<Result<Vec<_>>>()?;
                 collect_str_into(c.rows, |i, buf| {
-                    args.iter().filter_map(|a| get(*a, i)).for_each(|v| buf.push_str(v));
+                    args.iter()
+                        .filter_map(|a| get(*a, i))
+                        .for_each(|v| buf.push_str(v));
                     Ok(true)
                 })
             }
@@ -77,14 +81,18 @@ fn concat_ws() -> Named {
             if *c.ret == DataType::Binary {
                 let args = c.args.iter().map(bin_arg).collect::<Result<Vec<_>>>()?;
                 collect_bin(c.rows, |i| {
-                    let Some(sep) = get(args[0], i) else { return Ok(None) };
+                    let Some(sep) = get(args[0], i) else {
+                        return Ok(None);
+                    };
                     let parts: Vec<&[u8]> = args[1..].iter().filter_map(|a| get(*a, i)).collect();
                     Ok(Some(Cow::Owned(parts.join(sep))))
                 })
             } else {
                 let args = c.args.iter().map(str_arg).collect::<Result<Vec<_>>>()?;
                 collect_str_into(c.rows, |i, buf| {
-                    let Some(sep) = get(args[0], i) else { return Ok(false) };
+                    let Some(sep) = get(args[0], i) else {
+                        return Ok(false);
+                    };
                     for (k, part) in args[1..].iter().filter_map(|a| get(*a, i)).enumerate() {
                         if k > 0 {
                             buf.push_str(sep);
@@ -131,7 +139,11 @@ fn len() -> Named {
 fn substring_range(len: usize, pos: i32, length: Option<i32>) -> (usize, usize) {
     let len_i = len as i64;
     let pos = i64::from(pos);
-    let start = if pos >= 0 { len_i.min((pos - 1).max(0)) } else { (len_i + pos).max(0) };
+    let start = if pos >= 0 {
+        len_i.min((pos - 1).max(0))
+    } else {
+        (len_i + pos).max(0)
+    };
     let end = match length {
         Some(l) => start.max(len_i.min(start + i64::from(l))),
         None => len_i,
@@ -164,14 +176,18 @@ fn substring() -> Named {
             if *c.ret == DataType::Binary {
                 let b = bin_arg(&c.args[0])?;
                 collect_bin(c.rows, |i| {
-                    let (Some(v), Some((p, l))) = (get(b, i), args_at(i)) else { return Ok(None) };
+                    let (Some(v), Some((p, l))) = (get(b, i), args_at(i)) else {
+                        return Ok(None);
+                    };
                     let (s, e) = substring_range(v.len(), p, l);
                     Ok(Some(Cow::Borrowed(&v[s..e])))
                 })
             } else {
                 let st = str_arg(&c.args[0])?;
                 collect_str(c.rows, |i| {
-                    let (Some(v), Some((p, l))) = (get(st, i), args_at(i)) else { return Ok(None) };
+                    let (Some(v), Some((p, l))) = (get(st, i), args_at(i)) else {
+                        return Ok(None);
+                    };
                     let (s, e) = substring_range(v.chars().count(), p, l);
                     let (bs, be) = (char_to_byte(v, s), char_to_byte(v, e));
                     Ok(Some(Cow::Borrowed(&v[bs..be])))
@@ -183,21 +199,25 @@ fn substring() -> Named {
 fn trim() -> Named {
     udf("trim").sig([STR], R::T(DataType::Utf8)).invoke(|c| {
         let s = str_arg(&c.args[0])?;
-        collect_str(c.rows, |i| Ok(get(s, i).map(|v| Cow::Borrowed(v.trim_matches(|ch| ch <= ' ')))))
+        collect_str(c.rows, |i| {
+            Ok(get(s, i).map(|v| Cow::Borrowed(v.trim_matches(|ch| ch <= ' '))))
+        })
     })
 }
 
 fn replace() -> Named {
-    udf("replace").sig([STR, STR, STR], R::T(DataType::Utf8)).invoke(|c| {
-        let [s, from, to] = [0, 1, 2].map(|k| str_arg(&c.args[k]));
-        let (s, from, to) = (s?, from?, to?);
-        collect_str(c.rows, |i| {
-            let (Some(s), Some(f), Some(t)) = (get(s, i), get(from, i), get(to, i)) else {
-                return Ok(None);
-            };
-            Ok(Some(Cow::Owned(s.replace(f, t))))
+    udf("replace")
+        .sig([STR, STR, STR], R::T(DataType::Utf8))
+        .invoke(|c| {
+            let [s, from, to] = [0, 1, 2].map(|k| str_arg(&c.args[k]));
+            let (s, from, to) = (s?, from?, to?);
+            collect_str(c.rows, |i| {
+                let (Some(s), Some(f), Some(t)) = (get(s, i), get(from, i), get(to, i)) else {
+                    return Ok(None);
+                };
+                Ok(Some(Cow::Owned(s.replace(f, t))))
+            })
         })
-    })
 }
 
 /// ksql INSTR on chars: 1-based index of the `occurrence`th match searching from `position`
@@ -209,7 +229,9 @@ pub fn instr_chars(s: &[char], sub: &[char], position: i32, occurrence: i32) -> 
         let mut from = i64::from(position) - 1;
         let mut found = -1i64;
         for _ in 0..occurrence.max(1) {
-            found = (from.max(0)..=n).find(|&i| matches_at(i as usize)).unwrap_or(-1);
+            found = (from.max(0)..=n)
+                .find(|&i| matches_at(i as usize))
+                .unwrap_or(-1);
             if found < 0 {
                 return 0;
             }
@@ -223,7 +245,10 @@ pub fn instr_chars(s: &[char], sub: &[char], position: i32, occurrence: i32) -> 
             if from < 0 {
                 return 0;
             }
-            found = (0..=from.min(n)).rev().find(|&i| matches_at(i as usize)).unwrap_or(-1);
+            found = (0..=from.min(n))
+                .rev()
+                .find(|&i| matches_at(i as usize))
+                .unwrap_or(-1);
             if found < 0 {
                 return 0;
             }
@@ -247,7 +272,9 @@ fn instr() -> Named {
             let occ = c.args.get(3).map(prim_arg::<Int32Type>).transpose()?;
             let (mut sv, mut subv) = (Vec::new(), Vec::new());
             collect_prim::<Int32Type>(c.rows, c.ret, |i| {
-                let (Some(a), Some(b)) = (get(s, i), get(sub, i)) else { return Ok(Some(0)) };
+                let (Some(a), Some(b)) = (get(s, i), get(sub, i)) else {
+                    return Ok(Some(0));
+                };
                 let p = match pos {
                     Some(p) => match get(p, i) {
                         Some(v) => v,
@@ -294,18 +321,33 @@ fn initcap() -> Named {
     })
 }
 
+/// Guard against unbounded allocation (ksqlDB would exhaust the heap instead).
+const MAX_PAD_LEN: i32 = 1 << 26;
+
 /// Pads `input` (as units) to `len` with repeated `pad`, on the left or right; truncates when
 /// longer. `None` for ksql's null cases (negative length, empty padding).
-fn pad_units<T: Clone>(input: &[T], len: i32, pad: &[T], left: bool) -> Option<Vec<T>> {
+fn pad_units<T: Clone>(input: &[T], len: i32, pad: &[T], left: bool) -> Result<Option<Vec<T>>> {
     if len < 0 || pad.is_empty() {
-        return None;
+        return Ok(None);
+    }
+    if len > MAX_PAD_LEN {
+        return exec_err!("padded length {len} exceeds the limit of {MAX_PAD_LEN}");
     }
     let len = len as usize;
     if input.len() >= len {
-        return Some(input[..len].to_vec());
+        return Ok(Some(input[..len].to_vec()));
     }
-    let fill: Vec<T> = pad.iter().cycle().take(len - input.len()).cloned().collect();
-    Some(if left { [fill.as_slice(), input].concat() } else { [input, fill.as_slice()].concat() })
+    let fill: Vec<T> = pad
+        .iter()
+        .cycle()
+        .take(len - input.len())
+        .cloned()
+        .collect();
+    Ok(Some(if left {
+        [fill.as_slice(), input].concat()
+    } else {
+        [input, fill.as_slice()].concat()
+    }))
 }
 
 fn pad(name: &'static str, left: bool) -> Named {
@@ -320,7 +362,7 @@ fn pad(name: &'static str, left: bool) -> Named {
                     let (Some(s), Some(l), Some(p)) = (get(s, i), get(len, i), get(p, i)) else {
                         return Ok(None);
                     };
-                    Ok(pad_units(s, l, p, left).map(Cow::Owned))
+                    Ok(pad_units(s, l, p, left)?.map(Cow::Owned))
                 })
             } else {
                 let (s, p) = (str_arg(&c.args[0])?, str_arg(&c.args[2])?);
@@ -328,8 +370,9 @@ fn pad(name: &'static str, left: bool) -> Named {
                     let (Some(s), Some(l), Some(p)) = (get(s, i), get(len, i), get(p, i)) else {
                         return Ok(None);
                     };
-                    let (sc, pc): (Vec<char>, Vec<char>) = (s.chars().collect(), p.chars().collect());
-                    Ok(pad_units(&sc, l, &pc, left).map(|v| Cow::Owned(v.into_iter().collect())))
+                    let (sc, pc): (Vec<char>, Vec<char>) =
+                        (s.chars().collect(), p.chars().collect());
+                    Ok(pad_units(&sc, l, &pc, left)?.map(|v| Cow::Owned(v.into_iter().collect())))
                 })
             }
         })
@@ -367,13 +410,17 @@ fn split() -> Named {
             if *c.args[0].data_type() == DataType::Binary {
                 let (s, d) = (bin_arg(&c.args[0])?, bin_arg(&c.args[1])?);
                 collect_bin_list(c.rows, |i| {
-                    let (Some(s), Some(d)) = (get(s, i), get(d, i)) else { return Ok(None) };
+                    let (Some(s), Some(d)) = (get(s, i), get(d, i)) else {
+                        return Ok(None);
+                    };
                     Ok(Some(split_bytes(s, d).into_iter().map(Some).collect()))
                 })
             } else {
                 let (s, d) = (str_arg(&c.args[0])?, str_arg(&c.args[1])?);
                 collect_str_list(c.rows, |i| {
-                    let (Some(s), Some(d)) = (get(s, i), get(d, i)) else { return Ok(None) };
+                    let (Some(s), Some(d)) = (get(s, i), get(d, i)) else {
+                        return Ok(None);
+                    };
                     if s.is_empty() {
                         return Ok(Some(vec![Some(s)]));
                     }
@@ -392,7 +439,10 @@ fn split() -> Named {
 
 fn split_to_map() -> Named {
     udf("split_to_map")
-        .sig([STR, STR, STR], R::T(map_of(DataType::Utf8, DataType::Utf8)))
+        .sig(
+            [STR, STR, STR],
+            R::T(map_of(DataType::Utf8, DataType::Utf8)),
+        )
         .invoke(|c| {
             let [s, e, k] = [0, 1, 2].map(|n| str_arg(&c.args[n]));
             let (s, e, k) = (s?, e?, k?);
@@ -457,15 +507,24 @@ fn mask(name: &'static str, range: MaskRange) -> Named {
     }
     b.invoke(move |c| {
         let s = str_arg(&c.args[0])?;
-        let n = if with_n { Some(prim_arg::<Int32Type>(&c.args[1])?) } else { None };
+        let n = if with_n {
+            Some(prim_arg::<Int32Type>(&c.args[1])?)
+        } else {
+            None
+        };
         let first_repl = if with_n { 2 } else { 1 };
-        let repls = c.args[first_repl..].iter().map(str_arg).collect::<Result<Vec<_>>>()?;
+        let repls = c.args[first_repl..]
+            .iter()
+            .map(str_arg)
+            .collect::<Result<Vec<_>>>()?;
         collect_str(c.rows, |i| {
             let Some(v) = get(s, i) else { return Ok(None) };
             let count = match n {
                 Some(n) => match get(n, i) {
                     Some(x) if x >= 0 => x as usize,
-                    Some(x) => return exec_err!("function {name} requires a non-negative number, got {x}"),
+                    Some(x) => {
+                        return exec_err!("function {name} requires a non-negative number, got {x}")
+                    }
                     None => return Ok(None),
                 },
                 None => 0,
@@ -485,7 +544,13 @@ fn mask(name: &'static str, range: MaskRange) -> Named {
             Ok(Some(Cow::Owned(
                 v.chars()
                     .enumerate()
-                    .map(|(idx, ch)| if masked(idx) { mask_char(ch, &repl) } else { ch })
+                    .map(|(idx, ch)| {
+                        if masked(idx) {
+                            mask_char(ch, &repl)
+                        } else {
+                            ch
+                        }
+                    })
                     .collect(),
             )))
         })
@@ -517,7 +582,9 @@ fn chr() -> Named {
         .invoke(|c| {
             if *c.args[0].data_type() == DataType::Utf8 {
                 let s = str_arg(&c.args[0])?;
-                collect_str(c.rows, |i| Ok(get(s, i).and_then(chr_from_text).map(Cow::Owned)))
+                collect_str(c.rows, |i| {
+                    Ok(get(s, i).and_then(chr_from_text).map(Cow::Owned))
+                })
             } else {
                 let n = prim_arg::<Int32Type>(&c.args[0])?;
                 collect_str(c.rows, |i| {
@@ -550,7 +617,9 @@ fn uuid() -> Named {
         .sig([BYTES], R::T(DataType::Utf8))
         .volatile()
         .invoke(|c| match c.args.first() {
-            None => collect_str(c.rows, |_| Ok(Some(Cow::Owned(uuid::Uuid::new_v4().to_string())))),
+            None => collect_str(c.rows, |_| {
+                Ok(Some(Cow::Owned(uuid::Uuid::new_v4().to_string())))
+            }),
             Some(a) => {
                 let b = bin_arg(a)?;
                 collect_str(c.rows, |i| {
@@ -573,11 +642,21 @@ fn elt() -> Named {
                 (k >= 1 && (k as usize) < c.args.len()).then_some(k as usize)
             };
             if *c.ret == DataType::Binary {
-                let vals = c.args[1..].iter().map(bin_arg).collect::<Result<Vec<_>>>()?;
-                collect_bin(c.rows, |i| Ok(pick(i).and_then(|k| get(vals[k - 1], i)).map(Cow::Borrowed)))
+                let vals = c.args[1..]
+                    .iter()
+                    .map(bin_arg)
+                    .collect::<Result<Vec<_>>>()?;
+                collect_bin(c.rows, |i| {
+                    Ok(pick(i).and_then(|k| get(vals[k - 1], i)).map(Cow::Borrowed))
+                })
             } else {
-                let vals = c.args[1..].iter().map(str_arg).collect::<Result<Vec<_>>>()?;
-                collect_str(c.rows, |i| Ok(pick(i).and_then(|k| get(vals[k - 1], i)).map(Cow::Borrowed)))
+                let vals = c.args[1..]
+                    .iter()
+                    .map(str_arg)
+                    .collect::<Result<Vec<_>>>()?;
+                collect_str(c.rows, |i| {
+                    Ok(pick(i).and_then(|k| get(vals[k - 1], i)).map(Cow::Borrowed))
+                })
             }
         })
 }
@@ -595,7 +674,9 @@ fn field() -> Named {
                 .collect::<Result<Vec<_>>>()?;
             let vals = as_bin.iter().map(bin_arg).collect::<Result<Vec<_>>>()?;
             collect_prim::<Int32Type>(c.rows, c.ret, |i| {
-                let Some(needle) = get(vals[0], i) else { return Ok(Some(0)) };
+                let Some(needle) = get(vals[0], i) else {
+                    return Ok(Some(0));
+                };
                 let pos = vals[1..].iter().position(|v| get(*v, i) == Some(needle));
                 Ok(Some(pos.map_or(0, |p| p as i32 + 1)))
             })
@@ -609,29 +690,68 @@ mod tests {
     #[test]
     fn substring_qtt() {
         let src = strs(&[Some("some_string"), Some("another"), Some("short")]);
-        assert_eq!(call_str("substring", &[src.clone(), i32s(&[Some(6); 3])]), vec![
-            Some("string".into()),
-            Some("er".into()),
-            Some("".into())
-        ]);
-        let r = call_str("substring", &[strs(&[Some("lower"), Some("s"), Some(" \t with white space \t")]), i32s(&[Some(2); 3]), i32s(&[Some(5); 3])]);
-        assert_eq!(r, vec![Some("ower".into()), Some("".into()), Some("\t wit".into())]);
-        let r = call_str("substring", &[strs(&[Some("abcdef"), Some("abcdef"), None]), i32s(&[Some(-3), Some(-10), Some(1)]), i32s(&[Some(2), Some(3), Some(1)])]);
+        assert_eq!(
+            call_str("substring", &[src.clone(), i32s(&[Some(6); 3])]),
+            vec![Some("string".into()), Some("er".into()), Some("".into())]
+        );
+        let r = call_str(
+            "substring",
+            &[
+                strs(&[Some("lower"), Some("s"), Some(" \t with white space \t")]),
+                i32s(&[Some(2); 3]),
+                i32s(&[Some(5); 3]),
+            ],
+        );
+        assert_eq!(
+            r,
+            vec![Some("ower".into()), Some("".into()), Some("\t wit".into())]
+        );
+        let r = call_str(
+            "substring",
+            &[
+                strs(&[Some("abcdef"), Some("abcdef"), None]),
+                i32s(&[Some(-3), Some(-10), Some(1)]),
+                i32s(&[Some(2), Some(3), Some(1)]),
+            ],
+        );
         assert_eq!(r, vec![Some("de".into()), Some("abc".into()), None]);
     }
 
     #[test]
     fn case_trim_len() {
         let src = strs(&[Some("MiXeD"), Some(" \t with white space \t"), None]);
-        assert_eq!(call_str("lcase", std::slice::from_ref(&src)), vec![Some("mixed".into()), Some(" \t with white space \t".into()), None]);
-        assert_eq!(call_str("ucase", std::slice::from_ref(&src))[0], Some("MIXED".into()));
-        assert_eq!(call_str("trim", std::slice::from_ref(&src))[1], Some("with white space".into()));
-        assert_eq!(call_i32("len", &[strs(&[Some("héllo"), Some(""), None])]), vec![Some(5), Some(0), None]);
+        assert_eq!(
+            call_str("lcase", std::slice::from_ref(&src)),
+            vec![
+                Some("mixed".into()),
+                Some(" \t with white space \t".into()),
+                None
+            ]
+        );
+        assert_eq!(
+            call_str("ucase", std::slice::from_ref(&src))[0],
+            Some("MIXED".into())
+        );
+        assert_eq!(
+            call_str("trim", std::slice::from_ref(&src))[1],
+            Some("with white space".into())
+        );
+        assert_eq!(
+            call_i32("len", &[strs(&[Some("héllo"), Some(""), None])]),
+            vec![Some(5), Some(0), None]
+        );
     }
 
     #[test]
     fn concat_and_concat_ws_skip_nulls() {
-        let r = call_str("concat_ws", &[strs(&[Some("SEP"), Some("SEP"), None]), strs(&[Some("foo"), None, Some("foo")]), strs(&[Some("baz"), None, Some("x")])]);
+        let r = call_str(
+            "concat_ws",
+            &[
+                strs(&[Some("SEP"), Some("SEP"), None]),
+                strs(&[Some("foo"), None, Some("foo")]),
+                strs(&[Some("baz"), None, Some("x")]),
+            ],
+        );
         assert_eq!(r, vec![Some("fooSEPbaz".into()), Some("".into()), None]);
         let r = call_str("concat", &[strs(&[Some("a"), None]), strs(&[None, None])]);
         assert_eq!(r, vec![Some("a".into()), Some("".into())]);
@@ -641,47 +761,176 @@ mod tests {
     fn instr_qtt() {
         let s = strs(&[Some("corporate floor"), Some("short")]);
         let or = strs(&[Some("or"); 2]);
-        assert_eq!(call_i32("instr", &[s.clone(), or.clone()]), vec![Some(2), Some(3)]);
-        assert_eq!(call_i32("instr", &[s.clone(), or.clone(), i32s(&[Some(4); 2]), i32s(&[Some(2); 2])]), vec![Some(14), Some(0)]);
-        assert_eq!(call_i32("instr", &[s.clone(), or.clone(), i32s(&[Some(-4); 2])]), vec![Some(5), Some(0)]);
-        assert_eq!(call_i32("instr", &[s, or, i32s(&[Some(-4); 2]), i32s(&[Some(2); 2])]), vec![Some(2), Some(0)]);
+        assert_eq!(
+            call_i32("instr", &[s.clone(), or.clone()]),
+            vec![Some(2), Some(3)]
+        );
+        assert_eq!(
+            call_i32(
+                "instr",
+                &[
+                    s.clone(),
+                    or.clone(),
+                    i32s(&[Some(4); 2]),
+                    i32s(&[Some(2); 2])
+                ]
+            ),
+            vec![Some(14), Some(0)]
+        );
+        assert_eq!(
+            call_i32("instr", &[s.clone(), or.clone(), i32s(&[Some(-4); 2])]),
+            vec![Some(5), Some(0)]
+        );
+        assert_eq!(
+            call_i32("instr", &[s, or, i32s(&[Some(-4); 2]), i32s(&[Some(2); 2])]),
+            vec![Some(2), Some(0)]
+        );
     }
 
     #[test]
     fn initcap_pad_replace() {
-        assert_eq!(call_str("initcap", &[strs(&[Some("the   Quick br0wn fOx"), Some("some_string")])]), vec![Some("The   Quick Br0wn Fox".into()), Some("Some_string".into())]);
-        let r = call_str("lpad", &[strs(&[Some("foo"), Some("foo"), Some("foo")]), i32s(&[Some(7), Some(2), Some(-1)]), strs(&[Some("Bar"), Some("Bar"), Some("x")])]);
+        assert_eq!(
+            call_str(
+                "initcap",
+                &[strs(&[Some("the   Quick br0wn fOx"), Some("some_string")])]
+            ),
+            vec![
+                Some("The   Quick Br0wn Fox".into()),
+                Some("Some_string".into())
+            ]
+        );
+        let r = call_str(
+            "lpad",
+            &[
+                strs(&[Some("foo"), Some("foo"), Some("foo")]),
+                i32s(&[Some(7), Some(2), Some(-1)]),
+                strs(&[Some("Bar"), Some("Bar"), Some("x")]),
+            ],
+        );
         assert_eq!(r, vec![Some("BarBfoo".into()), Some("fo".into()), None]);
-        let r = call_str("rpad", &[strs(&[Some("foo")]), i32s(&[Some(7)]), strs(&[Some("Bar")])]);
+        let r = call_str(
+            "rpad",
+            &[strs(&[Some("foo")]), i32s(&[Some(7)]), strs(&[Some("Bar")])],
+        );
         assert_eq!(r, vec![Some("fooBarB".into())]);
-        assert_eq!(call_str("replace", &[strs(&[Some("aXbX")]), strs(&[Some("X")]), strs(&[Some("--")])]), vec![Some("a--b--".into())]);
+        assert_eq!(
+            call_str(
+                "replace",
+                &[
+                    strs(&[Some("aXbX")]),
+                    strs(&[Some("X")]),
+                    strs(&[Some("--")])
+                ]
+            ),
+            vec![Some("a--b--".into())]
+        );
     }
 
     #[test]
     fn chr_qtt() {
-        assert_eq!(call_str("chr", &[i32s(&[Some(75), Some(22909), Some(99000), Some(-1), None])]), vec![Some("K".into()), Some("好".into()), Some("\u{182b8}".into()), None, None]);
-        let r = call_str("chr", &[strs(&[Some("\\u004b"), Some("\\ud820\\udeb8"), Some("75"), Some("bogus"), Some("")])]);
-        assert_eq!(r, vec![Some("K".into()), Some("\u{182b8}".into()), None, None, None]);
+        assert_eq!(
+            call_str(
+                "chr",
+                &[i32s(&[Some(75), Some(22909), Some(99000), Some(-1), None])]
+            ),
+            vec![
+                Some("K".into()),
+                Some("好".into()),
+                Some("\u{182b8}".into()),
+                None,
+                None
+            ]
+        );
+        let r = call_str(
+            "chr",
+            &[strs(&[
+                Some("\\u004b"),
+                Some("\\ud820\\udeb8"),
+                Some("75"),
+                Some("bogus"),
+                Some(""),
+            ])],
+        );
+        assert_eq!(
+            r,
+            vec![Some("K".into()), Some("\u{182b8}".into()), None, None, None]
+        );
     }
 
     #[test]
     fn mask_elt_field_md5() {
-        assert_eq!(call_str("mask", &[strs(&[Some("AbC-12")])]), vec![Some("XxX-nn".into())]);
-        assert_eq!(call_str("mask_keep_left", &[strs(&[Some("AbC-12")]), i32s(&[Some(2)])]), vec![Some("AbX-nn".into())]);
-        assert_eq!(call_str("mask_right", &[strs(&[Some("AbC-12")]), i32s(&[Some(2)])]), vec![Some("AbC-nn".into())]);
-        assert_eq!(call_str("elt", &[i32s(&[Some(2), Some(3), Some(0)]), strs(&[Some("a"); 3]), strs(&[Some("b"); 3])]), vec![Some("b".into()), None, None]);
-        assert_eq!(call_i32("field", &[strs(&[Some("b"), None, Some("z")]), strs(&[Some("a"); 3]), strs(&[Some("b"); 3])]), vec![Some(2), Some(0), Some(0)]);
-        assert_eq!(call_str("md5", &[strs(&[Some("")])]), vec![Some("d41d8cd98f00b204e9800998ecf8427e".into())]);
+        assert_eq!(
+            call_str("mask", &[strs(&[Some("AbC-12")])]),
+            vec![Some("XxX-nn".into())]
+        );
+        assert_eq!(
+            call_str(
+                "mask_keep_left",
+                &[strs(&[Some("AbC-12")]), i32s(&[Some(2)])]
+            ),
+            vec![Some("AbX-nn".into())]
+        );
+        assert_eq!(
+            call_str("mask_right", &[strs(&[Some("AbC-12")]), i32s(&[Some(2)])]),
+            vec![Some("AbC-nn".into())]
+        );
+        assert_eq!(
+            call_str(
+                "elt",
+                &[
+                    i32s(&[Some(2), Some(3), Some(0)]),
+                    strs(&[Some("a"); 3]),
+                    strs(&[Some("b"); 3])
+                ]
+            ),
+            vec![Some("b".into()), None, None]
+        );
+        assert_eq!(
+            call_i32(
+                "field",
+                &[
+                    strs(&[Some("b"), None, Some("z")]),
+                    strs(&[Some("a"); 3]),
+                    strs(&[Some("b"); 3])
+                ]
+            ),
+            vec![Some(2), Some(0), Some(0)]
+        );
+        assert_eq!(
+            call_str("md5", &[strs(&[Some("")])]),
+            vec![Some("d41d8cd98f00b204e9800998ecf8427e".into())]
+        );
     }
 
     #[test]
     fn split_qtt() {
-        let r = call_list_str("split", &[strs(&[Some("a.b.c"), Some(".ab."), Some("abc"), None]), strs(&[Some("."), Some("."), Some(""), Some(".")])]);
-        assert_eq!(r[0], Some(vec![Some("a".into()), Some("b".into()), Some("c".into())]));
-        assert_eq!(r[1], Some(vec![Some("".into()), Some("ab".into()), Some("".into())]));
-        assert_eq!(r[2], Some(vec![Some("a".into()), Some("b".into()), Some("c".into())]));
+        let r = call_list_str(
+            "split",
+            &[
+                strs(&[Some("a.b.c"), Some(".ab."), Some("abc"), None]),
+                strs(&[Some("."), Some("."), Some(""), Some(".")]),
+            ],
+        );
+        assert_eq!(
+            r[0],
+            Some(vec![Some("a".into()), Some("b".into()), Some("c".into())])
+        );
+        assert_eq!(
+            r[1],
+            Some(vec![Some("".into()), Some("ab".into()), Some("".into())])
+        );
+        assert_eq!(
+            r[2],
+            Some(vec![Some("a".into()), Some("b".into()), Some("c".into())])
+        );
         assert_eq!(r[3], None);
-        let r = call_list_str("split", &[strs(&[Some(""), Some("")]), strs(&[Some(""), Some(".")])]);
-        assert_eq!(r, vec![Some(vec![Some("".into())]), Some(vec![Some("".into())])]);
+        let r = call_list_str(
+            "split",
+            &[strs(&[Some(""), Some("")]), strs(&[Some(""), Some(".")])],
+        );
+        assert_eq!(
+            r,
+            vec![Some(vec![Some("".into())]), Some(vec![Some("".into())])]
+        );
     }
 }

@@ -126,12 +126,20 @@ pub fn udf(name: &'static str) -> UdfBuilder {
 impl UdfBuilder {
     /// Adds an overload with a fixed parameter list.
     pub fn sig(mut self, params: impl Into<Vec<P>>, ret: R) -> Self {
-        self.overloads.push(Overload { params: params.into(), variadic: false, ret });
+        self.overloads.push(Overload {
+            params: params.into(),
+            variadic: false,
+            ret,
+        });
         self
     }
     /// Adds an overload whose last parameter repeats zero or more times.
     pub fn variadic(mut self, params: impl Into<Vec<P>>, ret: R) -> Self {
-        self.overloads.push(Overload { params: params.into(), variadic: true, ret });
+        self.overloads.push(Overload {
+            params: params.into(),
+            variadic: true,
+            ret,
+        });
         self
     }
     /// Marks the function volatile (RANDOM, UUID...).
@@ -149,10 +157,7 @@ impl UdfBuilder {
         self
     }
     /// Finishes with the columnar implementation.
-    pub fn invoke(
-        self,
-        f: impl Fn(&Call) -> Result<ArrayRef> + Send + Sync + 'static,
-    ) -> Named {
+    pub fn invoke(self, f: impl Fn(&Call) -> Result<ArrayRef> + Send + Sync + 'static) -> Named {
         let nullary = self.overloads.iter().all(|o| o.params.is_empty());
         let signature = if nullary {
             Signature::nullary(self.volatility)
@@ -186,6 +191,11 @@ fn widen(from: &DataType, to: &P) -> Option<(u32, DataType)> {
     let (c, t) = match (&from_norm, to) {
         (_, P::Any) => (0, from.clone()),
         (Null, P::T(t)) => (1, t.clone()),
+        // Untyped NULLs become a concrete empty-ish type so the implementation sees its usual
+        // array kind (and returns NULL for the row).
+        (Null, P::List) => (1, list_of(Null)),
+        (Null, P::Map) => (1, map_of(Utf8, Null)),
+        (Null, P::Decimal) => (1, Decimal128(10, 0)),
         (Null, _) => (1, Null),
         (f, P::T(t)) if f == t => (0, t.clone()),
         (Decimal128(..), P::Decimal) => (0, from_norm.clone()),
@@ -199,10 +209,13 @@ fn widen(from: &DataType, to: &P) -> Option<(u32, DataType)> {
         // by the cast.
         (Int64, P::T(Int32)) => (8, Int32),
         (Decimal128(..), P::T(Float64)) => (3, Float64),
-        (Decimal128(..), P::T(Decimal128(..))) => (1, match to {
-            P::T(t) => t.clone(),
-            _ => return None,
-        }),
+        (Decimal128(..), P::T(Decimal128(..))) => (
+            1,
+            match to {
+                P::T(t) => t.clone(),
+                _ => return None,
+            },
+        ),
         _ => return None,
     };
     Some((c + base, t))
@@ -213,7 +226,11 @@ impl KsqlUdf {
         let mut best: Option<(u32, usize, Vec<DataType>)> = None;
         'overloads: for (idx, o) in self.overloads.iter().enumerate() {
             let n = o.params.len();
-            let fits = if o.variadic { args.len() + 1 >= n } else { args.len() == n };
+            let fits = if o.variadic {
+                args.len() + 1 >= n
+            } else {
+                args.len() == n
+            };
             if !fits {
                 continue;
             }
@@ -238,7 +255,10 @@ impl KsqlUdf {
             None => plan_err!(
                 "Function '{}' does not accept parameters ({})",
                 self.name.to_uppercase(),
-                args.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+                args.iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -259,7 +279,7 @@ impl ScalarUDFImpl for KsqlUdf {
     }
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         let (idx, types) = match &self.coerce {
-            Some(_) => (0, arg_types.to_vec()),
+            Some(f) => (0, f(arg_types)?),
             None => self.resolve(arg_types)?,
         };
         let Some(o) = self.overloads.get(idx) else {
@@ -281,8 +301,11 @@ impl ScalarUDFImpl for KsqlUdf {
             Some(f) => f(&types).map(drop)?,
             None => self.resolve(&types).map(drop)?,
         }
-        let all_scalar =
-            !args.args.is_empty() && args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let all_scalar = !args.args.is_empty()
+            && args
+                .args
+                .iter()
+                .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let rows = if all_scalar { 1 } else { args.number_rows };
         let arrays = args
             .args
@@ -290,7 +313,11 @@ impl ScalarUDFImpl for KsqlUdf {
             .map(|a| a.to_array(rows))
             .collect::<Result<Vec<_>>>()?;
         let ret = args.return_field.data_type().clone();
-        let out = (self.invoke)(&Call { args: &arrays, rows, ret: &ret })?;
+        let out = (self.invoke)(&Call {
+            args: &arrays,
+            rows,
+            ret: &ret,
+        })?;
         if all_scalar {
             Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
         } else {
@@ -310,8 +337,10 @@ pub const DOUBLE: P = P::T(DataType::Float64);
 pub const BOOL: P = P::T(DataType::Boolean);
 pub const DATE: P = P::T(DataType::Date32);
 pub const TIME: P = P::T(DataType::Time32(arrow::datatypes::TimeUnit::Millisecond));
-pub const TIMESTAMP: P =
-    P::T(DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None));
+pub const TIMESTAMP: P = P::T(DataType::Timestamp(
+    arrow::datatypes::TimeUnit::Millisecond,
+    None,
+));
 
 /// `ARRAY<item>` as Arrow type.
 pub fn list_of(item: DataType) -> DataType {
@@ -324,7 +353,11 @@ pub fn map_of(key: DataType, value: DataType) -> DataType {
         Arc::new(Field::new(
             "entries",
             DataType::Struct(
-                vec![Field::new("key", key, false), Field::new("value", value, true)].into(),
+                vec![
+                    Field::new("key", key, false),
+                    Field::new("value", value, true),
+                ]
+                .into(),
             ),
             false,
         )),
@@ -429,7 +462,10 @@ pub fn collect_prim<T: ArrowPrimitiveType>(
 }
 
 /// Builds a Boolean column from a per-row closure.
-pub fn collect_bool(rows: usize, mut f: impl FnMut(usize) -> Result<Option<bool>>) -> Result<ArrayRef> {
+pub fn collect_bool(
+    rows: usize,
+    mut f: impl FnMut(usize) -> Result<Option<bool>>,
+) -> Result<ArrayRef> {
     let mut b = BooleanBuilder::with_capacity(rows);
     for i in 0..rows {
         b.append_option(f(i)?);
@@ -497,7 +533,11 @@ pub fn select_list(
         }
         offsets.push(i32::try_from(indices.len()).unwrap_or(i32::MAX));
     }
-    let taken = arrow::compute::take(values.as_ref(), &arrow::array::UInt32Array::from(indices), None)?;
+    let taken = arrow::compute::take(
+        values.as_ref(),
+        &arrow::array::UInt32Array::from(indices),
+        None,
+    )?;
     let item = Arc::new(Field::new(item.name(), taken.data_type().clone(), true));
     Ok(Arc::new(GenericListArray::<i32>::try_new(
         item,
@@ -564,11 +604,14 @@ pub fn common_type(types: &[DataType]) -> Result<DataType> {
             (a, Null) => a.clone(),
             (a, b) if a == b => a.clone(),
             (Int32, Int64) | (Int64, Int32) => Int64,
-            (Float64, Int32 | Int64 | Decimal128(..)) | (Int32 | Int64 | Decimal128(..), Float64) => {
-                Float64
-            }
+            (Float64, Int32 | Int64 | Decimal128(..))
+            | (Int32 | Int64 | Decimal128(..), Float64) => Float64,
             (Decimal128(p, s), Int32 | Int64) | (Int32 | Int64, Decimal128(p, s)) => {
-                let ip = if matches!(t, Int32) || matches!(acc, Int32) { 10 } else { 19 };
+                let ip = if matches!(t, Int32) || matches!(acc, Int32) {
+                    10
+                } else {
+                    19
+                };
                 let int_digits = (*p as i8 - *s).max(ip);
                 Decimal128((int_digits + *s).min(38) as u8, *s)
             }
@@ -587,11 +630,16 @@ pub fn common_type(types: &[DataType]) -> Result<DataType> {
 /// for equality and ordering as byte strings.  Types the row format cannot encode (maps) are
 /// compared through their JSON text instead.
 pub fn row_encode(arrays: &[&ArrayRef]) -> Result<Vec<arrow::row::Rows>> {
-    let Some(first) = arrays.first() else { return Ok(vec![]) };
+    let Some(first) = arrays.first() else {
+        return Ok(vec![]);
+    };
     let field = arrow::row::SortField::new(first.data_type().clone());
     if arrow::row::RowConverter::supports_fields(std::slice::from_ref(&field)) {
         let conv = arrow::row::RowConverter::new(vec![field])?;
-        return arrays.iter().map(|a| Ok(conv.convert_columns(&[Arc::clone(a)])?)).collect();
+        return arrays
+            .iter()
+            .map(|a| Ok(conv.convert_columns(&[Arc::clone(a)])?))
+            .collect();
     }
     let conv = arrow::row::RowConverter::new(vec![arrow::row::SortField::new(DataType::Utf8)])?;
     arrays
