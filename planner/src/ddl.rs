@@ -107,7 +107,13 @@ fn value_wrapping(props: &Props, config: &PlannerConfig, value: &mut FormatSpec,
     if value_columns != 1 {
         return Ok(());
     }
-    if explicit.is_some() && !value.format.supports_wrapping() {
+    if explicit == Some(true) && matches!(value.format, FormatName::Delimited | FormatName::Kafka) {
+        return Err(PlanError::statement(format!(
+            "Format '{}' does not support 'WRAP_SINGLE_VALUE' set to 'true'.",
+            value.format
+        )));
+    }
+    if explicit.is_some() && !value.format.supports_wrapping() && value.format != FormatName::Kafka {
         return Err(PlanError::statement(format!(
             "Format '{}' does not support 'WRAP_SINGLE_VALUE' set to '{}'.",
             value.format,
@@ -177,13 +183,12 @@ fn timestamp_spec(props: &Props, columns: &[Column]) -> Result<Option<TimestampS
         (SqlType::Bigint | SqlType::Timestamp, None) | (SqlType::String, Some(_)) => {}
         (SqlType::String, None) => {
             return Err(PlanError::statement(format!(
-                "Timestamp column, `{column}`, should be LONG(INT64), TIMESTAMP, or a String with a timestamp.format specified."
+                "Timestamp column, `{column}`, should be LONG(INT64), TIMESTAMP, or a String with a timestamp_format specified."
             )))
         }
-        (other, _) => {
+        (_, _) => {
             return Err(PlanError::statement(format!(
-                "Timestamp column, `{column}`, should be LONG(INT64), TIMESTAMP, or a String with a timestamp.format specified. Got {}",
-                display_type(other)
+                "Timestamp column, `{column}`, should be LONG(INT64), TIMESTAMP, or a String with a timestamp_format specified."
             )))
         }
     }
@@ -315,6 +320,9 @@ pub fn plan_create_source(
     }
     let timestamp = timestamp_spec(&props, &columns)?;
     let window = window_info(&props)?;
+    if window.is_some() && columns.iter().all(|c| c.role != ColumnRole::Key) {
+        return Err(PlanError::statement("Windowed sources require a key column."));
+    }
     let partitions = props.int("PARTITIONS")?.map(|p| p as i32);
     Ok(SourceDef {
         name: name.to_string(),
@@ -348,6 +356,9 @@ pub fn plan_sink(
         planned.output.iter().map(|c| Column::new(&c.name, c.data_type.clone(), c.role)).collect();
     let has_key = columns.iter().any(|c| c.role == ColumnRole::Key);
     let explicit_key = props.string("KEY_FORMAT").or_else(|| props.string("FORMAT"));
+    if let Some(k) = &explicit_key {
+        FormatName::parse(k)?;
+    }
     if !has_key && props.string("KEY_FORMAT").is_some() {
         return Err(PlanError::statement("Key format specified for stream without key columns."));
     }

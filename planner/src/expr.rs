@@ -112,6 +112,9 @@ impl<'a> ExprPlanner<'a> {
             }
             sql::Expr::Array(array) => {
                 let elems = std::mem::take(&mut array.elem);
+                if !elems.is_empty() && elems.iter().all(is_null) {
+                    return Err(PlanError::statement("Cannot construct an array with all NULL elements (see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may cast a NULL value to the desired type."));
+                }
                 *e = call(MAKE_ARRAY, elems);
             }
             sql::Expr::Cast { expr: inner, data_type, .. } => {
@@ -142,8 +145,12 @@ impl<'a> ExprPlanner<'a> {
         match name.as_str() {
             "STRUCT" => {
                 let mut args = Vec::new();
+                let mut seen = std::collections::HashSet::new();
                 for arg in list.args.drain(..) {
                     let (field, value) = named_arg(arg, "STRUCT")?;
+                    if !seen.insert(field.clone()) {
+                        return Err(PlanError::statement(format!("Duplicate field names found in STRUCT: '{field}'")));
+                    }
                     args.push(string_lit(&field));
                     args.push(value);
                 }
@@ -162,6 +169,15 @@ impl<'a> ExprPlanner<'a> {
                     };
                     keys.push(key);
                     values.push(value);
+                }
+                if keys.is_empty() {
+                    return Err(PlanError::statement("Map constructor cannot be empty. Please supply at least one key value pair (see https://github.com/confluentinc/ksql/issues/4239)."));
+                }
+                if keys.iter().all(is_null) {
+                    return Err(PlanError::statement("Cannot construct a map with all NULL keys (see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may cast a NULL key to the desired type."));
+                }
+                if values.iter().all(is_null) {
+                    return Err(PlanError::statement("Cannot construct a map with all NULL values (see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may cast a NULL value to the desired type."));
                 }
                 *e = call(MAKE_MAP, vec![call(MAKE_ARRAY, keys), call(MAKE_ARRAY, values)]);
             }
@@ -236,6 +252,10 @@ fn call(name: &str, args: Vec<sql::Expr>) -> sql::Expr {
         over: None,
         within_group: vec![],
     })
+}
+
+fn is_null(e: &sql::Expr) -> bool {
+    matches!(e, sql::Expr::Value(ValueWithSpan { value: Value::Null, .. }))
 }
 
 fn string_lit(s: &str) -> sql::Expr {

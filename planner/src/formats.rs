@@ -89,7 +89,7 @@ pub fn parse_delimiter(prop: &str, value: &str) -> Result<char> {
         ))
     };
     match value.to_ascii_uppercase().as_str() {
-        "" => Err(invalid(
+        v if v.trim().is_empty() => Err(invalid(
             "Delimiter cannot be empty, if you meant to have a tab or space for delimiter, please use the special values 'TAB' or 'SPACE'",
         )),
         "TAB" => Ok('\t'),
@@ -108,6 +108,17 @@ pub fn parse_delimiter(prop: &str, value: &str) -> Result<char> {
 
 /// Checks that the format can hold these columns. `what` is "key" or "value".
 pub fn validate_columns(format: FormatName, columns: &[(&str, &SqlType)], what: &str) -> Result<()> {
+    let result = validate_columns_inner(format, columns, what);
+    match result {
+        // ksqlDB words key-side failures of KAFKA/DELIMITED this way, with the reason after.
+        Err(PlanError::Statement(reason)) if what == "key" && matches!(format, FormatName::Kafka | FormatName::Delimited) => {
+            Err(PlanError::statement(format!("Key format does not support schema.\nformat: {format}\nreason: {reason}")))
+        }
+        other => other,
+    }
+}
+
+fn validate_columns_inner(format: FormatName, columns: &[(&str, &SqlType)], what: &str) -> Result<()> {
     match format {
         FormatName::None => {
             if !columns.is_empty() {

@@ -90,6 +90,9 @@ impl<'a> QueryPlanner<'a> {
         let source = self.catalog.source(&query.from.name).ok_or_else(|| {
             PlanError::statement(format!("{} does not exist.", query.from.name))
         })?;
+        if source.kind == SourceKind::Table && source.window.is_some() && sink_name.is_some() {
+            return Err(PlanError::statement("KSQL does not support persistent queries on windowed tables."));
+        }
         let qualifier = query.from.alias.clone().unwrap_or_else(|| source.name.clone());
         let table = Arc::new(SourceTable::new(source.clone()));
         let mut builder = LogicalPlanBuilder::scan(
@@ -107,8 +110,12 @@ impl<'a> QueryPlanner<'a> {
         // PARTITION BY expressions, planned over the source.
         let partition_by: Option<Vec<Expr>> = if query.partition_by.is_empty() {
             None
+        } else if matches!(query.partition_by.as_slice(), [sql::Expr::Tuple(t)] if t.is_empty()) {
+            return Err(PlanError::statement("PARTITION BY requires at least one expression"));
         } else if query.partition_by.len() == 1 && is_null_literal(&query.partition_by[0]) {
             Some(vec![])
+        } else if query.partition_by.iter().any(is_null_literal) {
+            return Err(PlanError::statement("Cannot PARTITION BY multiple columns including NULL"));
         } else {
             Some(
                 query
@@ -130,27 +137,68 @@ impl<'a> QueryPlanner<'a> {
         let mut is_key = vec![false; items.len()];
         match &partition_by {
             None => {
-                if source.kind == SourceKind::Stream || source.kind == SourceKind::Table {
-                    for (i, e) in planned.iter().enumerate() {
-                        if let Expr::Column(c) = e {
-                            if source.column(&c.name).is_some_and(|sc| sc.role == ColumnRole::Key) {
-                                is_key[i] = true;
+                let mut key_aliases: Vec<(String, Vec<String>)> = Vec::new();
+                for (i, e) in planned.iter().enumerate() {
+                    if let Expr::Column(c) = e {
+                        if source.column(&c.name).is_some_and(|sc| sc.role == ColumnRole::Key) {
+                            match key_aliases.iter_mut().find(|(k, _)| *k == c.name) {
+                                Some((_, names)) => names.push(items[i].name.clone()),
+                                None => {
+                                    is_key[i] = true;
+                                    key_aliases.push((c.name.clone(), vec![items[i].name.clone()]));
+                                }
                             }
                         }
                     }
                 }
+                if let Some((key, names)) = key_aliases.iter().find(|(_, names)| names.len() > 1) {
+                    return Err(PlanError::statement(format!(
+                        "The projection contains a key column (`{key}`) more than once, aliased as: {}.",
+                        names.join(" and ")
+                    )));
+                }
+                if source.kind == SourceKind::Table {
+                    let missing: Vec<String> = source
+                        .key_columns()
+                        .filter(|k| !key_aliases.iter().any(|(name, _)| *name == k.name))
+                        .map(|k| k.name.clone())
+                        .collect();
+                    if !missing.is_empty() {
+                        let (noun, list) = if missing.len() == 1 {
+                            ("column", missing[0].clone())
+                        } else {
+                            ("columns", missing.join(" and "))
+                        };
+                        return Err(PlanError::statement(format!(
+                            "The query used to build `{}` must include the key {noun} {list} in its projection (eg, SELECT {}...).",
+                            sink_name.unwrap_or("the result"),
+                            missing.join(", ")
+                        )));
+                    }
+                }
             }
             Some(keys) => {
+                let missing: Vec<String> = keys
+                    .iter()
+                    .filter(|key| !planned.iter().any(|e| same_expr(e, key)))
+                    .map(|key| if keys.len() > 1 { display_arg(key, &qualifier) } else { display_for_error(key, &qualifier) })
+                    .collect();
+                if !missing.is_empty() {
+                    let (noun, list) = if missing.len() == 1 {
+                        ("expression", missing[0].clone())
+                    } else {
+                        ("expressions", missing.join(" and "))
+                    };
+                    return Err(PlanError::statement(format!(
+                        "The query used to build `{}` must include the partitioning {noun} {list} in its projection (eg, SELECT {}...).",
+                        sink_name.unwrap_or("the result"),
+                        missing.join(", ")
+                    )));
+                }
                 for key in keys {
                     let positions: Vec<usize> = planned.iter().enumerate().filter(|(_, e)| same_expr(e, key)).map(|(i, _)| i).collect();
                     match positions.as_slice() {
-                        [] => {
-                            let text = display_for_error(key, &qualifier);
-                            return Err(PlanError::statement(format!(
-                                "The query used to build `{}` must include the partitioning expression {text} in its projection (eg, SELECT {text}...).",
-                                sink_name.unwrap_or("the result")
-                            )));
-                        }
+                        [] => {}
                         [one] => is_key[*one] = true,
                         [first, rest @ ..] => {
                             let names: Vec<&str> = std::iter::once(*first).chain(rest.iter().copied()).map(|i| items[i].name.as_str()).collect();
@@ -202,6 +250,11 @@ impl<'a> QueryPlanner<'a> {
                 if is_key[i] == pass_keys {
                     proj.push(e.clone().alias(items[i].name.clone()));
                     let (_, field) = e.to_field(&scan_schema)?;
+                    if field.data_type() == &arrow::datatypes::DataType::Null {
+                        return Err(PlanError::statement(
+                            "Can't infer a type of null. Please explicitly cast it to a required type, e.g. CAST(null AS VARCHAR).",
+                        ));
+                    }
                     output.push(OutputColumn {
                         name: items[i].name.clone(),
                         data_type: from_arrow(field.data_type())?,
@@ -301,9 +354,11 @@ impl<'a> QueryPlanner<'a> {
                 }
                 SelectItem::QualifiedWildcard(kind, _) => {
                     let target = match kind {
-                        SelectItemQualifiedWildcardKind::ObjectName(name) => {
-                            name.0.last().map(|p| p.to_string()).unwrap_or_default()
-                        }
+                        SelectItemQualifiedWildcardKind::ObjectName(name) => match name.0.last() {
+                            Some(sql::ObjectNamePart::Identifier(id)) => ident_name(id),
+                            Some(other) => other.to_string(),
+                            None => String::new(),
+                        },
                         SelectItemQualifiedWildcardKind::Expr(e) => {
                             // `struct->*`: every field of the struct.
                             let planned = self.exprs().plan(e, schema)?;
@@ -325,8 +380,7 @@ impl<'a> QueryPlanner<'a> {
                             continue;
                         }
                     };
-                    let target = target.trim_matches('`').trim_matches('"').to_string();
-                    if !target.eq_ignore_ascii_case(qualifier) && !target.eq_ignore_ascii_case(&source.name) {
+                    if target != qualifier && target != source.name {
                         return Err(PlanError::statement(format!("'{target}' is not a valid stream/table name or alias.")));
                     }
                     items.extend(star_columns());
@@ -431,6 +485,9 @@ fn display_arg(e: &Expr, qualifier: &str) -> String {
 fn clause_error(clause: &str, e: PlanError) -> PlanError {
     match e {
         PlanError::Statement(m) => match field_not_found(&m) {
+            Some(name) if clause == "PARTITION BY" => PlanError::statement(format!(
+                "PARTITION BY column '{name}' cannot be resolved. '{name}' must be a column in the source schema since PARTITION BY is applied on the input."
+            )),
             Some(name) => PlanError::statement(format!("{clause} column '{name}' cannot be resolved.")),
             None => PlanError::Statement(m),
         },
@@ -459,7 +516,8 @@ fn unquoted_display(expr: &sql::Expr) -> String {
 /// Extracts the column name from DataFusion's "No field named X" message.
 fn field_not_found(message: &str) -> Option<String> {
     let rest = message.split("No field named ").nth(1)?;
-    let name = rest.split(['.', ' ']).next_back().unwrap_or(rest);
-    let name: String = rest.split(". Valid").next().unwrap_or(name).to_string();
-    Some(name.trim_matches('"').replace('"', ""))
+    let name = rest.split(". ").next().unwrap_or(rest).trim_end_matches('.');
+    // `"S"."BOB"` -> BOB
+    let last = name.rsplit("\".\"").next().unwrap_or(name);
+    Some(last.trim_matches('"').to_string())
 }

@@ -181,12 +181,17 @@ impl Engine {
         let text = parsed.text.as_str();
         match &parsed.statement {
             Statement::CreateSource { or_replace, is_source, kind, if_not_exists, name, columns, properties } => {
+                let noun = kind_noun(*kind);
+                if *or_replace && *is_source {
+                    return Err(EngineError::statement(format!(
+                        "Cannot add {noun} '{name}': CREATE OR REPLACE is not supported on source {noun}s."
+                    )));
+                }
                 if let Some(existing) = self.catalog.source(name) {
                     if *if_not_exists {
                         return Ok(());
                     }
-                    let noun = kind_noun(*kind);
-                    if *or_replace && (existing.is_source || *is_source) {
+                    if *or_replace && existing.is_source {
                         return Err(EngineError::statement(format!(
                             "Cannot add {noun} '{name}': CREATE OR REPLACE is not supported on source {noun}s."
                         )));
@@ -247,8 +252,16 @@ impl Engine {
             }
             Statement::InsertInto { target, query, .. } => {
                 let sink = self.catalog.require_source(target)?.clone();
+                if sink.kind == SourceKind::Table {
+                    return Err(EngineError::statement(format!(
+                        "INSERT INTO can only be used to insert into a stream. {target} is a table."
+                    )));
+                }
                 if sink.is_source {
                     return Err(EngineError::statement(format!("Cannot insert into read-only {}: {target}", kind_noun(sink.kind))));
+                }
+                if sink.columns.iter().any(|c| c.role == ColumnRole::Header) {
+                    return Err(EngineError::statement(format!("Cannot insert into {target} because it has header columns")));
                 }
                 let planner = QueryPlanner::new(&self.catalog, &self.context);
                 let planned = planner.plan(query, Some(target))?;
@@ -365,9 +378,24 @@ impl Engine {
         columns: Option<&[String]>,
         values: &[runnel_parser::Expr],
     ) -> Result<(), EngineError> {
-        let sink = self.catalog.require_source(target)?.clone();
+        let sink = self
+            .catalog
+            .source(target)
+            .ok_or_else(|| EngineError::statement(format!("Cannot insert values into an unknown stream/table: `{target}`")))?
+            .clone();
         if sink.is_source {
             return Err(EngineError::statement(format!("Cannot insert values into read-only {}: {target}", kind_noun(sink.kind))));
+        }
+        if let Some(cols) = columns {
+            let headers: Vec<&str> = sink
+                .columns
+                .iter()
+                .filter(|c| c.role == ColumnRole::Header && cols.contains(&c.name))
+                .map(|c| c.name.as_str())
+                .collect();
+            if !headers.is_empty() {
+                return Err(EngineError::statement(format!("Cannot insert into HEADER columns: {}", headers.join(", "))));
+            }
         }
         let data_columns: Vec<&runnel_planner::Column> = sink.columns.iter().filter(|c| c.role != ColumnRole::Header).collect();
         let names: Vec<String> = match columns {

@@ -130,9 +130,9 @@ impl Pipeline {
     fn process(&mut self, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<Vec<TopicRecord>> {
         let decoded = self.decoder.decode(&self.source_topic, records, errors)?;
         let mut batch = decoded.batch;
-        // A null value is a delete for tables and a null-valued event for streams: either
-        // way it is forwarded as a record without a value. For tables, rows a filter
-        // rejects also become deletes of their key.
+        // A null value is a delete for tables and a null-valued event for streams (whose
+        // columns read as NULL): either way it is forwarded as a record without a value.
+        // For tables, rows a filter rejects also become deletes of their key.
         let mut deleted = decoded.tombstone;
         for op in &self.operators {
             match op {
@@ -145,12 +145,8 @@ impl Pipeline {
                             }
                         }
                     } else {
-                        // Stream null-valued events skip the filter, as in ksqlDB.
-                        let keep = BooleanArray::from(
-                            (0..mask.len()).map(|i| mask.value(i) || deleted[i]).collect::<Vec<_>>(),
-                        );
-                        batch = filter_record_batch(&batch, &keep)?;
-                        deleted = deleted.iter().zip(keep.iter()).filter(|(_, k)| k.unwrap_or(false)).map(|(d, _)| *d).collect();
+                        batch = filter_record_batch(&batch, &mask)?;
+                        deleted = deleted.iter().zip(mask.iter()).filter(|(_, k)| k.unwrap_or(false)).map(|(d, _)| *d).collect();
                     }
                 }
                 Operator::Project { exprs, schema } => {

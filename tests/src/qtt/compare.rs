@@ -102,16 +102,24 @@ pub fn compare_values(expected: &Value, actual: &Value, ty: Option<&SqlType>, pa
             Ok(())
         }
         (Value::Object(e), Value::Object(a)) => {
+            // Field names compare like ksqlDB's test framework: exactly, else ignoring case
+            // (map keys are data and always compare exactly).
+            let is_map = matches!(ty, Some(SqlType::Map(..)));
+            let find = |k: &str| -> Option<(&String, &Value)> {
+                a.get_key_value(k).or_else(|| if is_map { None } else { a.iter().find(|(ak, _)| ak.eq_ignore_ascii_case(k)) })
+            };
             for k in e.keys() {
-                if !a.contains_key(k) {
+                if find(k).is_none() {
                     return Err(format!(
                         "{path}: missing field '{k}' (actual fields: {})",
                         a.keys().cloned().collect::<Vec<_>>().join(", ")
                     ));
                 }
             }
-            if let Some(k) = a.keys().find(|k| !e.contains_key(*k)) {
-                return Err(format!("{path}: unexpected field '{k}'"));
+            if a.len() != e.len() {
+                if let Some(k) = a.keys().find(|k| !e.keys().any(|ek| ek == *k || (!is_map && ek.eq_ignore_ascii_case(k)))) {
+                    return Err(format!("{path}: unexpected field '{k}'"));
+                }
             }
             for (k, x) in e {
                 let field_ty = match ty {
@@ -123,7 +131,8 @@ pub fn compare_values(expected: &Value, actual: &Value, ty: Option<&SqlType>, pa
                     Some(SqlType::Map(_, v)) => Some(v.as_ref()),
                     _ => None,
                 };
-                compare_values(x, &a[k], field_ty, &format!("{path}.{k}"))?;
+                let actual = find(k).map(|(_, v)| v).unwrap_or(&Value::Null);
+                compare_values(x, actual, field_ty, &format!("{path}.{k}"))?;
             }
             Ok(())
         }
@@ -239,7 +248,9 @@ mod tests {
         assert_eq!(err, "value.B: expected \"x\" but was \"y\"");
         let err = compare_values(&json!({"A": [], "B": "x"}), &json!({"A": []}), Some(&ty), "value").unwrap_err();
         assert!(err.contains("missing field 'B'"), "{err}");
-        let err = compare_values(&json!({"a": 1}), &json!({"A": 1}), None, "value").unwrap_err();
+        assert!(compare_values(&json!({"a": 1}), &json!({"A": 1}), None, "value").is_ok());
+        let map = SqlType::Map(Box::new(SqlType::String), Box::new(SqlType::Int));
+        let err = compare_values(&json!({"a": 1}), &json!({"A": 1}), Some(&map), "value").unwrap_err();
         assert!(err.contains("missing field 'a'"), "{err}");
         assert!(compare_values(&json!([1, 2]), &json!([1]), None, "v").is_err());
         assert!(compare_values(&Value::Null, &json!(0), None, "v").is_err());
