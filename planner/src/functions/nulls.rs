@@ -10,7 +10,7 @@ use super::udf::*;
 
 /// Registers the null-handling family.
 pub fn functions() -> Vec<Named> {
-    vec![coalesce("coalesce"), coalesce("ifnull"), nullif_fn()]
+    vec![coalesce("coalesce"), coalesce("ifnull"), nullif_fn(), as_value_fn()]
 }
 
 /// All arguments share one (widened) type.
@@ -115,4 +115,9 @@ mod tests {
             vec![None, Some(2), None]
         );
     }
+}
+
+/// AS_VALUE(x): x itself; in a projection it copies a key column into the value.
+fn as_value_fn() -> Named {
+    udf("as_value").sig([P::Any], R::Arg(0)).invoke(|c| Ok(c.args[0].clone()))
 }
