@@ -78,6 +78,11 @@ fn nullif_fn() -> Named {
         })
 }
 
+/// AS_VALUE(x): x itself; in a projection it copies a key column into the value.
+fn as_value_fn() -> Named {
+    udf("as_value").sig([P::Any], R::Arg(0)).invoke(|c| Ok(c.args[0].clone()))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::functions::test_util::*;
@@ -115,9 +120,4 @@ mod tests {
             vec![None, Some(2), None]
         );
     }
-}
-
-/// AS_VALUE(x): x itself; in a projection it copies a key column into the value.
-fn as_value_fn() -> Named {
-    udf("as_value").sig([P::Any], R::Arg(0)).invoke(|c| Ok(c.args[0].clone()))
 }
