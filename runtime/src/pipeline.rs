@@ -134,6 +134,7 @@ impl Pipeline {
         // columns read as NULL): either way it is forwarded as a record without a value.
         // For tables, rows a filter rejects also become deletes of their key.
         let mut deleted = decoded.tombstone;
+        let mut origin = decoded.rows;
         for op in &self.operators {
             match op {
                 Operator::Filter(predicate) => {
@@ -146,7 +147,9 @@ impl Pipeline {
                         }
                     } else {
                         batch = filter_record_batch(&batch, &mask)?;
-                        deleted = deleted.iter().zip(mask.iter()).filter(|(_, k)| k.unwrap_or(false)).map(|(d, _)| *d).collect();
+                        let keep = |i: &usize| mask.value(*i);
+                        deleted = (0..deleted.len()).filter(keep).map(|i| deleted[i]).collect();
+                        origin = (0..origin.len()).filter(keep).map(|i| origin[i]).collect();
                     }
                 }
                 Operator::Project { exprs, schema } => {
@@ -159,7 +162,9 @@ impl Pipeline {
                 }
             }
         }
-        self.sink.write(&batch, &deleted, errors)
+        // Like Kafka Streams, outputs carry the headers of the record they came from.
+        let headers: Vec<_> = origin.iter().map(|&r| records[r].headers.clone()).collect();
+        self.sink.write(&batch, &deleted, &headers, errors)
     }
 }
 
@@ -256,7 +261,14 @@ impl SinkWriter {
         })
     }
 
-    pub(crate) fn write(&self, batch: &RecordBatch, deleted: &[bool], errors: &mut Vec<RecordError>) -> RuntimeResult<Vec<TopicRecord>> {
+    /// Encodes each row; `headers[i]` go onto row `i`'s record.
+    pub(crate) fn write(
+        &self,
+        batch: &RecordBatch,
+        deleted: &[bool],
+        headers: &[Vec<(String, Option<Vec<u8>>)>],
+        errors: &mut Vec<RecordError>,
+    ) -> RuntimeResult<Vec<TopicRecord>> {
         let rows = batch.num_rows();
         let keys: Vec<ArrayRef> = self.key_idx.iter().map(|&i| batch.column(i).clone()).collect();
         let values: Vec<ArrayRef> = self.value_idx.iter().map(|&i| batch.column(i).clone()).collect();
@@ -294,7 +306,7 @@ impl SinkWriter {
                 key,
                 value,
                 timestamp: if ts.is_null(row) { 0 } else { ts.value(row) },
-                headers: Vec::new(),
+                headers: headers.get(row).cloned().unwrap_or_default(),
                 partition: 0,
                 offset: 0,
             });

@@ -54,10 +54,12 @@ pub struct SourceDecoder {
     value_decoder: Decoder,
 }
 
-/// A decoded batch: rows in record order; `tombstone[i]` marks records with a null value.
+/// A decoded batch: rows in record order; `tombstone[i]` marks records with a null value and
+/// `rows[i]` is the index of the record row `i` came from.
 pub struct DecodedBatch {
     pub batch: RecordBatch,
     pub tombstone: Vec<bool>,
+    pub rows: Vec<usize>,
 }
 
 impl SourceDecoder {
@@ -185,12 +187,13 @@ impl SourceDecoder {
         }
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
         if valid.iter().all(|v| *v) {
-            return Ok(DecodedBatch { batch, tombstone });
+            return Ok(DecodedBatch { batch, tombstone, rows: (0..rows).collect() });
         }
         let mask = arrow::array::BooleanArray::from(valid.clone());
         let batch = filter_record_batch(&batch, &mask)?;
-        let tombstone = tombstone.into_iter().zip(valid).filter(|(_, v)| *v).map(|(t, _)| t).collect();
-        Ok(DecodedBatch { batch, tombstone })
+        let kept: Vec<usize> = (0..rows).filter(|&r| valid[r]).collect();
+        let tombstone = kept.iter().map(|&r| tombstone[r]).collect();
+        Ok(DecodedBatch { batch, tombstone, rows: kept })
     }
 }
 
