@@ -134,6 +134,17 @@ impl<'a> ExprPlanner<'a> {
                 }
             }
             sql::Expr::Function(func) => self.rewrite_function(e_func_name(func), e)?,
+            sql::Expr::BinaryOp { left, op, right } if is_comparison(op) => {
+                if is_time_column(left) {
+                    time_literal_to_millis(right)?;
+                } else if is_time_column(right) {
+                    time_literal_to_millis(left)?;
+                }
+            }
+            sql::Expr::Between { expr: inner, low, high, .. } if is_time_column(inner) => {
+                time_literal_to_millis(low)?;
+                time_literal_to_millis(high)?;
+            }
             _ => {}
         }
         Ok(())
@@ -252,6 +263,82 @@ fn call(name: &str, args: Vec<sql::Expr>) -> sql::Expr {
         over: None,
         within_group: vec![],
     })
+}
+
+fn is_comparison(op: &sql::BinaryOperator) -> bool {
+    use sql::BinaryOperator as B;
+    matches!(op, B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq)
+}
+
+/// ROWTIME, WINDOWSTART and WINDOWEND compare with timestamp strings ("magic" conversion).
+fn is_time_column(e: &sql::Expr) -> bool {
+    let name = match e {
+        sql::Expr::Identifier(id) => &id.value,
+        sql::Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(id) => &id.value,
+            None => return false,
+        },
+        _ => return false,
+    };
+    matches!(name.as_str(), "ROWTIME" | "WINDOWSTART" | "WINDOWEND")
+}
+
+/// Replaces a string literal with its epoch milliseconds.
+fn time_literal_to_millis(e: &mut sql::Expr) -> Result<()> {
+    if let sql::Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(text), .. }) = e {
+        let ms = parse_partial_timestamp(text).ok_or_else(|| {
+            PlanError::statement(format!("Failed to parse timestamp '{text}': expected yyyy-MM-dd'T'HH:mm:ss.SSS with optional parts and zone"))
+        })?;
+        *e = sql::Expr::value(Value::Number(ms.to_string(), false));
+    }
+    Ok(())
+}
+
+/// `yyyy[-MM[-dd[THH[:mm[:ss[.fff]]]]]][Z|+HHMM|+HH:MM]`, missing parts at their minimum, UTC by default.
+pub fn parse_partial_timestamp(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (body, offset_secs) = split_zone(text)?;
+    let (date, time) = match body.split_once('T') {
+        Some((d, t)) => (d, t),
+        None => (body, ""),
+    };
+    let mut d = date.split('-');
+    let year: i32 = d.next()?.parse().ok()?;
+    let month: u32 = d.next().map_or(Some(1), |m| m.parse().ok())?;
+    let day: u32 = d.next().map_or(Some(1), |m| m.parse().ok())?;
+    let (hms, frac) = match time.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (time, ""),
+    };
+    let mut t = hms.split(':').filter(|p| !p.is_empty());
+    let hour: u32 = t.next().map_or(Some(0), |v| v.parse().ok())?;
+    let minute: u32 = t.next().map_or(Some(0), |v| v.parse().ok())?;
+    let second: u32 = t.next().map_or(Some(0), |v| v.parse().ok())?;
+    let millis: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<3}")[..3].parse().ok()? };
+    let dt = chrono::NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(hour, minute, second)?;
+    Some(dt.and_utc().timestamp_millis() + millis - offset_secs * 1000)
+}
+
+fn split_zone(text: &str) -> Option<(&str, i64)> {
+    if let Some(body) = text.strip_suffix('Z') {
+        return Some((body, 0));
+    }
+    // A sign after the date part starts a zone offset.
+    let search_from = text.find('T').unwrap_or(text.len());
+    match text[search_from..].find(['+', '-']) {
+        None => Some((text, 0)),
+        Some(rel) => {
+            let at = search_from + rel;
+            let sign = if &text[at..at + 1] == "-" { -1 } else { 1 };
+            let digits: String = text[at + 1..].chars().filter(|c| c.is_ascii_digit()).collect();
+            if digits.len() != 4 && digits.len() != 2 {
+                return None;
+            }
+            let hours: i64 = digits[..2].parse().ok()?;
+            let minutes: i64 = if digits.len() == 4 { digits[2..].parse().ok()? } else { 0 };
+            Some((&text[..at], sign * (hours * 3600 + minutes * 60)))
+        }
+    }
 }
 
 fn is_null(e: &sql::Expr) -> bool {
@@ -434,5 +521,20 @@ impl ScalarUDFImpl for CastPlaceholder {
         _args: datafusion::logical_expr::ScalarFunctionArgs,
     ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
         datafusion::common::internal_err!("cast placeholder {} was not replaced", self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_partial_timestamp;
+
+    #[test]
+    fn partial_timestamps_fill_missing_parts_and_apply_zones() {
+        assert_eq!(parse_partial_timestamp("2018"), Some(1_514_764_800_000));
+        assert_eq!(parse_partial_timestamp("2018-01-01T00:00:00.001"), Some(1_514_764_800_001));
+        assert_eq!(parse_partial_timestamp("2018-01-01T00:00:01"), Some(1_514_764_801_000));
+        assert_eq!(parse_partial_timestamp("2020-02-10T08:31:44.011+0000"), Some(1_581_323_504_011));
+        assert_eq!(parse_partial_timestamp("2019-01-01T00:00:00+0445"), Some(1_546_300_800_000 - 17_100_000));
+        assert_eq!(parse_partial_timestamp("not a time"), None);
     }
 }

@@ -29,6 +29,9 @@ pub const WINDOWSTART: &str = "WINDOWSTART";
 pub const WINDOWEND: &str = "WINDOWEND";
 /// Hidden projection column carrying the record timestamp to the sink.
 pub const SINK_TIMESTAMP: &str = "__ROWTIME";
+/// Hidden projection columns carrying the window bounds of windowed results to the sink.
+pub const SINK_WINDOWSTART: &str = "__WINDOWSTART";
+pub const SINK_WINDOWEND: &str = "__WINDOWEND";
 
 /// Names no user column may take.
 pub const RESERVED_COLUMNS: &[&str] = &[ROWTIME, ROWPARTITION, ROWOFFSET, WINDOWSTART, WINDOWEND];

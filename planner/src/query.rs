@@ -15,7 +15,10 @@ use crate::catalog::{Catalog, ColumnRole, SourceDef, WindowInfo};
 use crate::context::KsqlContext;
 use crate::error::{PlanError, Result};
 use crate::expr::{ident_name, ExprPlanner};
-use crate::nodes::{RepartitionNode, SinkNode, SourceTable, RESERVED_COLUMNS, ROWTIME, SINK_TIMESTAMP, WINDOWEND, WINDOWSTART};
+use crate::nodes::{
+    RepartitionNode, SinkNode, SourceTable, RESERVED_COLUMNS, ROWTIME, SINK_TIMESTAMP, SINK_WINDOWEND, SINK_WINDOWSTART, WINDOWEND,
+    WINDOWSTART,
+};
 use crate::types::from_arrow;
 
 /// One column of a query's result.
@@ -264,6 +267,11 @@ impl<'a> QueryPlanner<'a> {
             }
         }
         proj.push(col(DfColumn::new(Some(TableReference::bare(qualifier.as_str())), ROWTIME)).alias(SINK_TIMESTAMP));
+        if source.window.is_some() {
+            // Windowed results keep their window in the record key.
+            proj.push(col(DfColumn::new(Some(TableReference::bare(qualifier.as_str())), WINDOWSTART)).alias(SINK_WINDOWSTART));
+            proj.push(col(DfColumn::new(Some(TableReference::bare(qualifier.as_str())), WINDOWEND)).alias(SINK_WINDOWEND));
+        }
         builder = builder.project(proj)?;
         // DataFusion's own coercion rules give operands common types (INT + BIGINT, ...).
         let mut plan = TypeCoercion::new().analyze(builder.build()?, &ConfigOptions::default())?;

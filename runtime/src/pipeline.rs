@@ -18,8 +18,8 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 use runnel_parser::SourceKind;
-use runnel_planner::catalog::{ColumnRole, SourceDef};
-use runnel_planner::nodes::{RepartitionNode, SinkNode, SourceTable, SINK_TIMESTAMP};
+use runnel_planner::catalog::{ColumnRole, SourceDef, WindowType};
+use runnel_planner::nodes::{RepartitionNode, SinkNode, SourceTable, SINK_TIMESTAMP, SINK_WINDOWEND, SINK_WINDOWSTART};
 use runnel_planner::types::to_arrow;
 
 use crate::error::{RuntimeError, RuntimeResult};
@@ -217,6 +217,8 @@ pub(crate) struct SinkWriter {
     key_idx: Vec<usize>,
     value_idx: Vec<usize>,
     timestamp_idx: usize,
+    /// Windowed sinks: the window kind and the columns holding its bounds.
+    window: Option<(WindowType, usize, usize)>,
 }
 
 impl SinkWriter {
@@ -258,6 +260,10 @@ impl SinkWriter {
             key_idx,
             value_idx,
             timestamp_idx,
+            window: match sink.window {
+                Some(w) => Some((w.window_type, index_of(SINK_WINDOWSTART)?, index_of(SINK_WINDOWEND)?)),
+                None => None,
+            },
         })
     }
 
@@ -281,7 +287,10 @@ impl SinkWriter {
         let mut out = Vec::with_capacity(rows);
         for (row, (key, value)) in key_bytes.into_iter().zip(value_bytes).enumerate() {
             let key = match key {
-                Ok(k) => k,
+                Ok(k) => match &self.window {
+                    Some((kind, start, end)) => Some(windowed_key(k.unwrap_or_default(), *kind, batch, *start, *end, row)),
+                    None => k,
+                },
                 Err(e) => {
                     errors.push(RecordError { topic: self.topic.clone(), offset: -1, message: format!("Failed to serialize key: {e}") });
                     continue;
@@ -313,4 +322,16 @@ impl SinkWriter {
         }
         Ok(out)
     }
+}
+
+/// Kafka Streams' windowed key layout: key, then start (time windows) or end and start (session).
+fn windowed_key(mut key: Vec<u8>, kind: WindowType, batch: &RecordBatch, start: usize, end: usize, row: usize) -> Vec<u8> {
+    let bound = |col: usize| {
+        batch.column(col).as_primitive_opt::<arrow::datatypes::Int64Type>().filter(|a| a.is_valid(row)).map_or(0, |a| a.value(row))
+    };
+    if kind == WindowType::Session {
+        key.extend_from_slice(&bound(end).to_be_bytes());
+    }
+    key.extend_from_slice(&bound(start).to_be_bytes());
+    key
 }
