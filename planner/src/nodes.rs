@@ -128,6 +128,66 @@ impl UserDefinedLogicalNodeCore for RepartitionNode {
     }
 }
 
+/// Table functions (`EXPLODE`): each input row becomes one row per element of the named
+/// list columns (zipped; shorter lists pad with NULL); the other columns repeat.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ExplodeNode {
+    pub input: LogicalPlan,
+    pub columns: Vec<String>,
+    pub schema: DFSchemaRef,
+}
+
+impl PartialOrd for ExplodeNode {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        match self.input.partial_cmp(&other.input) {
+            Some(Ordering::Equal) => self.columns.partial_cmp(&other.columns),
+            o => o,
+        }
+    }
+}
+
+impl ExplodeNode {
+    /// The node over `input`, whose list columns `columns` become their element type.
+    pub fn try_new(input: LogicalPlan, columns: Vec<String>) -> DfResult<Self> {
+        let fields = input
+            .schema()
+            .iter()
+            .map(|(qualifier, field)| {
+                let field = match field.data_type() {
+                    DataType::List(item) if columns.contains(field.name()) => {
+                        Arc::new(Field::new(field.name(), item.data_type().clone(), true))
+                    }
+                    _ => field.clone(),
+                };
+                (qualifier.cloned(), field)
+            })
+            .collect();
+        let schema = Arc::new(datafusion::common::DFSchema::new_with_metadata(fields, Default::default())?);
+        Ok(ExplodeNode { input, columns, schema })
+    }
+}
+
+impl UserDefinedLogicalNodeCore for ExplodeNode {
+    fn name(&self) -> &str {
+        "Explode"
+    }
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.input]
+    }
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+    fn expressions(&self) -> Vec<Expr> {
+        vec![]
+    }
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "Explode: [{}]", self.columns.join(", "))
+    }
+    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
+        Ok(ExplodeNode { input: inputs.swap_remove(0), columns: self.columns.clone(), schema: self.schema.clone() })
+    }
+}
+
 /// GROUP BY [WINDOW]: keeps one aggregate state per group (and window).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AggregateNode {

@@ -16,7 +16,7 @@ use crate::context::KsqlContext;
 use crate::error::{PlanError, Result};
 use crate::expr::{ident_name, ExprPlanner};
 use crate::nodes::{
-    RepartitionNode, SinkNode, SourceTable, RESERVED_COLUMNS, ROWTIME, SINK_TIMESTAMP, SINK_WINDOWEND, SINK_WINDOWSTART, WINDOWEND,
+    ExplodeNode, RepartitionNode, SinkNode, SourceTable, RESERVED_COLUMNS, ROWTIME, SINK_TIMESTAMP, SINK_WINDOWEND, SINK_WINDOWSTART, WINDOWEND,
     WINDOWSTART,
 };
 use crate::types::from_arrow;
@@ -129,10 +129,30 @@ impl<'a> QueryPlanner<'a> {
             )
         };
 
-        let items = self.expand_projection(query, source, &qualifier, &scan_schema, partition_by.as_deref())?;
+        let mut items = self.expand_projection(query, source, &qualifier, &scan_schema, partition_by.as_deref())?;
+        // EXPLODE(list) items: the list is projected, then unnested by an Explode node.
+        let mut exploded = vec![false; items.len()];
+        for (i, item) in items.iter_mut().enumerate() {
+            if let Some(arg) = table_function_arg(&item.expr)? {
+                item.expr = arg;
+                exploded[i] = true;
+            }
+        }
+        if exploded.iter().any(|e| *e) && source.kind == SourceKind::Table {
+            return Err(PlanError::statement("Table source is not supported with table functions"));
+        }
         let mut planned = Vec::with_capacity(items.len());
-        for item in &items {
+        for (i, item) in items.iter().enumerate() {
             let e = self.exprs().plan(&item.expr, &scan_schema).map_err(|e| select_error(&item.expr, e))?;
+            if exploded[i] {
+                let (_, field) = e.to_field(&scan_schema)?;
+                if !matches!(field.data_type(), arrow::datatypes::DataType::List(_)) {
+                    return Err(PlanError::statement(format!(
+                        "Function 'explode' does not accept parameters ({}).\nValid alternatives are:\nexplode(ARRAY<DECIMAL> input)\nexplode(ARRAY<T> list)",
+                        crate::types::display_type(&from_arrow(field.data_type())?)
+                    )));
+                }
+            }
             planned.push(e);
         }
 
@@ -275,6 +295,11 @@ impl<'a> QueryPlanner<'a> {
         builder = builder.project(proj)?;
         // DataFusion's own coercion rules give operands common types (INT + BIGINT, ...).
         let mut plan = TypeCoercion::new().analyze(builder.build()?, &ConfigOptions::default())?;
+        let exploded_names: Vec<String> =
+            items.iter().zip(&exploded).filter(|(_, e)| **e).map(|(item, _)| item.name.clone()).collect();
+        if !exploded_names.is_empty() {
+            plan = LogicalPlan::Extension(Extension { node: Arc::new(ExplodeNode::try_new(plan, exploded_names)?) });
+        }
         for (i, column) in output.iter_mut().enumerate() {
             column.data_type = from_arrow(plan.schema().field(i).data_type())?;
         }
@@ -419,6 +444,22 @@ impl<'a> QueryPlanner<'a> {
             }
         }
         Ok(items)
+    }
+}
+
+/// `EXPLODE(x)` -> `Some(x)`.
+fn table_function_arg(e: &sql::Expr) -> Result<Option<sql::Expr>> {
+    let sql::Expr::Function(f) = e else { return Ok(None) };
+    let is_explode = matches!(f.name.0.last(), Some(sql::ObjectNamePart::Identifier(id)) if id.value.eq_ignore_ascii_case("EXPLODE"));
+    if !is_explode {
+        return Ok(None);
+    }
+    match &f.args {
+        sql::FunctionArguments::List(list) if list.args.len() == 1 => match &list.args[0] {
+            sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(arg)) => Ok(Some(arg.clone())),
+            other => Err(PlanError::statement(format!("EXPLODE takes one expression, got {other}"))),
+        },
+        _ => Err(PlanError::statement("Function 'explode' takes exactly one argument")),
     }
 }
 

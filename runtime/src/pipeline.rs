@@ -19,7 +19,7 @@ use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 use runnel_parser::SourceKind;
 use runnel_planner::catalog::{ColumnRole, SourceDef, WindowType};
-use runnel_planner::nodes::{RepartitionNode, SinkNode, SourceTable, SINK_TIMESTAMP, SINK_WINDOWEND, SINK_WINDOWSTART};
+use runnel_planner::nodes::{ExplodeNode, RepartitionNode, SinkNode, SourceTable, SINK_TIMESTAMP, SINK_WINDOWEND, SINK_WINDOWSTART};
 use runnel_planner::types::to_arrow;
 
 use crate::error::{RuntimeError, RuntimeResult};
@@ -34,6 +34,8 @@ const BATCH_SIZE: usize = 4096;
 enum Operator {
     Filter(Arc<dyn PhysicalExpr>),
     Project { exprs: Vec<Arc<dyn PhysicalExpr>>, schema: SchemaRef },
+    /// Unnests the list columns at these positions.
+    Explode { columns: Vec<usize>, schema: SchemaRef },
 }
 
 /// A compiled persistent query.
@@ -58,6 +60,15 @@ impl Pipeline {
                     let any = ext.node.as_any();
                     if let Some(s) = any.downcast_ref::<SinkNode>() {
                         node = &s.input;
+                    } else if let Some(x) = any.downcast_ref::<ExplodeNode>() {
+                        let schema = Arc::new(x.schema.as_arrow().clone());
+                        let columns = x
+                            .columns
+                            .iter()
+                            .map(|c| schema.index_of(c))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        operators.push(Operator::Explode { columns, schema });
+                        node = &x.input;
                     } else if let Some(r) = any.downcast_ref::<RepartitionNode>() {
                         // One process holds every partition: re-keying needs no shuffle here.
                         node = &r.input;
@@ -97,7 +108,7 @@ impl Pipeline {
         }
         operators.reverse();
         let output_schema = match operators.last() {
-            Some(Operator::Project { schema, .. }) => schema.clone(),
+            Some(Operator::Project { schema, .. } | Operator::Explode { schema, .. }) => schema.clone(),
             _ => return Err(RuntimeError::Internal("plan without a projection".into())),
         };
         Ok(Pipeline {
@@ -152,6 +163,12 @@ impl Pipeline {
                         origin = (0..origin.len()).filter(keep).map(|i| origin[i]).collect();
                     }
                 }
+                Operator::Explode { columns, schema } => {
+                    let (exploded, source_rows) = explode(&batch, columns, schema)?;
+                    deleted = source_rows.iter().map(|&r| deleted[r]).collect();
+                    origin = source_rows.iter().map(|&r| origin[r]).collect();
+                    batch = exploded;
+                }
                 Operator::Project { exprs, schema } => {
                     let columns = exprs
                         .iter()
@@ -171,6 +188,40 @@ impl Pipeline {
 /// A DataFusion physical expression for `expr` over rows of `schema`.
 pub(crate) fn physical(expr: &Expr, schema: &DFSchema) -> RuntimeResult<Arc<dyn PhysicalExpr>> {
     Ok(create_physical_expr(expr, schema, &ExecutionProps::new(), &PhysicalPlanningContext::default())?)
+}
+
+/// One output row per element of the longest exploded list of each row (none for NULL or
+/// empty lists); returns the new batch and, per output row, the input row it came from.
+fn explode(batch: &RecordBatch, columns: &[usize], schema: &SchemaRef) -> RuntimeResult<(RecordBatch, Vec<usize>)> {
+    let lists: Vec<&arrow::array::ListArray> = columns
+        .iter()
+        .map(|&c| batch.column(c).as_list_opt::<i32>().ok_or_else(|| RuntimeError::Internal("EXPLODE of a non-list column".into())))
+        .collect::<RuntimeResult<_>>()?;
+    let len_of = |l: &arrow::array::ListArray, row: usize| if l.is_null(row) { 0 } else { l.value_length(row) as usize };
+    let mut source_rows = Vec::new();
+    let mut element_idx: Vec<Vec<Option<u32>>> = vec![Vec::new(); lists.len()];
+    for row in 0..batch.num_rows() {
+        let n = lists.iter().map(|l| len_of(l, row)).max().unwrap_or(0);
+        for i in 0..n {
+            source_rows.push(row);
+            for (li, l) in lists.iter().enumerate() {
+                let idx = (i < len_of(l, row)).then(|| (l.value_offsets()[row] as usize + i) as u32);
+                element_idx[li].push(idx);
+            }
+        }
+    }
+    let repeat = arrow::array::UInt32Array::from(source_rows.iter().map(|&r| r as u32).collect::<Vec<_>>());
+    let mut out = Vec::with_capacity(batch.num_columns());
+    for (c, column) in batch.columns().iter().enumerate() {
+        match columns.iter().position(|&x| x == c) {
+            Some(li) => {
+                let idx = arrow::array::UInt32Array::from(std::mem::take(&mut element_idx[li]));
+                out.push(arrow::compute::take(lists[li].values().as_ref(), &idx, None)?);
+            }
+            None => out.push(arrow::compute::take(column.as_ref(), &repeat, None)?),
+        }
+    }
+    Ok((RecordBatch::try_new(schema.clone(), out)?, source_rows))
 }
 
 /// Evaluates `expr` over `batch`; rows whose evaluation fails become NULL.
