@@ -347,7 +347,10 @@ impl<'a> QueryPlanner<'a> {
                             _ => None,
                         })
                         .collect();
-                    names.extend(source.columns.iter().filter(|c| !key_cols.contains(c.name.as_str())).map(|c| c.name.clone()));
+                    // The old key columns become values, after the value columns.
+                    let keep = |c: &&crate::catalog::Column| !key_cols.contains(c.name.as_str());
+                    names.extend(source.columns.iter().filter(|c| c.role != ColumnRole::Key).filter(keep).map(|c| c.name.clone()));
+                    names.extend(source.key_columns().filter(keep).map(|c| c.name.clone()));
                 }
             }
             names

@@ -454,7 +454,7 @@ impl Engine {
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(RuntimeError::from)?;
         let writer = SinkWriter::new(&sink, &batch.schema())?;
         let mut errors = Vec::new();
-        let records = writer.write(&batch, &[false], &[], &mut errors)?;
+        let records = writer.write(&batch, &[false], &[false], &[], &mut errors)?;
         if let Some(e) = errors.first() {
             return Err(EngineError::statement(format!("Failed to insert values into '{target}'. {}", e.message)));
         }

@@ -8,7 +8,6 @@ pub mod error;
 pub mod format;
 pub mod pipeline;
 pub mod source;
-pub mod time_format;
 pub mod topic;
 
 pub use engine::{ColumnRole, Engine, EngineError, ErrorKind, SourceColumn, SourceDescription, TopicRecord, WindowInfo, WindowType};

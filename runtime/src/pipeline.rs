@@ -42,6 +42,8 @@ enum Operator {
 pub struct Pipeline {
     source_topic: String,
     source_kind: SourceKind,
+    /// PARTITION BY computes new keys; otherwise a record without a key stays without one.
+    rekeyed: bool,
     decoder: SourceDecoder,
     operators: Vec<Operator>,
     sink: SinkWriter,
@@ -54,6 +56,7 @@ impl Pipeline {
         let mut operators = Vec::new();
         let mut node = plan;
         let source: SourceDef;
+        let mut rekeyed = false;
         loop {
             match node {
                 LogicalPlan::Extension(ext) => {
@@ -71,6 +74,7 @@ impl Pipeline {
                         node = &x.input;
                     } else if let Some(r) = any.downcast_ref::<RepartitionNode>() {
                         // One process holds every partition: re-keying needs no shuffle here.
+                        rekeyed = true;
                         node = &r.input;
                     } else {
                         return Err(RuntimeError::Execution(format!(
@@ -114,6 +118,7 @@ impl Pipeline {
         Ok(Pipeline {
             source_topic: source.topic.clone(),
             source_kind: source.kind,
+            rekeyed,
             decoder: SourceDecoder::new(source)?,
             operators,
             sink: SinkWriter::new(sink, &output_schema)?,
@@ -157,6 +162,8 @@ impl Pipeline {
                             }
                         }
                     } else {
+                        // Stream records without a value pass projections but never a filter.
+                        let mask = BooleanArray::from((0..mask.len()).map(|i| mask.value(i) && !deleted[i]).collect::<Vec<_>>());
                         batch = filter_record_batch(&batch, &mask)?;
                         let keep = |i: &usize| mask.value(*i);
                         deleted = (0..deleted.len()).filter(keep).map(|i| deleted[i]).collect();
@@ -181,7 +188,8 @@ impl Pipeline {
         }
         // Like Kafka Streams, outputs carry the headers of the record they came from.
         let headers: Vec<_> = origin.iter().map(|&r| records[r].headers.clone()).collect();
-        self.sink.write(&batch, &deleted, &headers, errors)
+        let keyless: Vec<bool> = origin.iter().map(|&r| !self.rekeyed && records[r].key.is_none()).collect();
+        self.sink.write(&batch, &deleted, &keyless, &headers, errors)
     }
 }
 
@@ -318,11 +326,12 @@ impl SinkWriter {
         })
     }
 
-    /// Encodes each row; `headers[i]` go onto row `i`'s record.
+    /// Encodes each row; `headers[i]` go onto row `i`'s record; rows with `keyless[i]` get no key.
     pub(crate) fn write(
         &self,
         batch: &RecordBatch,
         deleted: &[bool],
+        keyless: &[bool],
         headers: &[Vec<(String, Option<Vec<u8>>)>],
         errors: &mut Vec<RecordError>,
     ) -> RuntimeResult<Vec<TopicRecord>> {
@@ -347,6 +356,16 @@ impl SinkWriter {
                     continue;
                 }
             };
+            let key = if keyless.get(row).copied().unwrap_or(false) && self.window.is_none() { None } else { key };
+            let timestamp = if ts.is_null(row) { -1 } else { ts.value(row) };
+            if timestamp < 0 {
+                errors.push(RecordError {
+                    topic: self.topic.clone(),
+                    offset: -1,
+                    message: format!("Invalid timestamp {timestamp}: output records need a non-negative timestamp"),
+                });
+                continue;
+            }
             let value = if deleted.get(row).copied().unwrap_or(false) {
                 None
             } else {
@@ -365,7 +384,7 @@ impl SinkWriter {
             out.push(TopicRecord {
                 key,
                 value,
-                timestamp: if ts.is_null(row) { 0 } else { ts.value(row) },
+                timestamp,
                 headers: headers.get(row).cloned().unwrap_or_default(),
                 partition: 0,
                 offset: 0,

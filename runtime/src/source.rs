@@ -16,7 +16,7 @@ use runnel_planner::types::to_arrow;
 
 use crate::error::{RuntimeError, RuntimeResult};
 use crate::format::{Decoder, Format, Wrapping};
-use crate::time_format::parse_timestamp_column;
+use runnel_planner::functions::java_format::{JavaFormat, Zone};
 use crate::topic::TopicRecord;
 
 /// A problem with one record (it is skipped, as ksqlDB's processing log would report).
@@ -243,13 +243,19 @@ fn extract_timestamps(column: &ArrayRef, format: Option<&str>) -> Vec<Result<Opt
     match (column.data_type(), format) {
         (DataType::Utf8, Some(pattern)) => {
             let strings = column.as_string::<i32>();
+            let format = match JavaFormat::new(pattern) {
+                Ok(f) => f,
+                Err(e) => return vec![Err(format!("Invalid TIMESTAMP_FORMAT '{pattern}': {e}")); column.len()],
+            };
+            let utc = Zone::Fixed(chrono::FixedOffset::east_opt(0).expect("zero offset is valid"));
             (0..strings.len())
                 .map(|i| {
                     if strings.is_null(i) {
-                        Ok(None)
-                    } else {
-                        parse_timestamp_column(strings.value(i), pattern).map(Some)
+                        return Ok(None);
                     }
+                    format.parse_millis(strings.value(i), &utc).map(Some).map_err(|e| {
+                        format!("Failed to parse timestamp '{}' with formatter '{pattern}': {e}", strings.value(i))
+                    })
                 })
                 .collect()
         }
