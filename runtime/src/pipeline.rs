@@ -25,7 +25,7 @@ use runnel_planner::types::to_arrow;
 use crate::error::{RuntimeError, RuntimeResult};
 use crate::format::{encode, Format, Wrapping};
 use crate::source::{runtime_format, wrapping, RecordError, SourceDecoder};
-use crate::topic::{Position, TopicRecord, TopicStore};
+use crate::topic::{Headers, Position, TopicRecord, TopicStore};
 
 /// Records read per batch.
 const BATCH_SIZE: usize = 4096;
@@ -332,7 +332,7 @@ impl SinkWriter {
         batch: &RecordBatch,
         deleted: &[bool],
         keyless: &[bool],
-        headers: &[Vec<(String, Option<Vec<u8>>)>],
+        headers: &[Headers],
         errors: &mut Vec<RecordError>,
     ) -> RuntimeResult<Vec<TopicRecord>> {
         let rows = batch.num_rows();

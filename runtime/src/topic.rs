@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 use crate::error::{RuntimeError, RuntimeResult};
 
+/// Record headers: (key, value) pairs in order; a value may be null.
+pub type Headers = Vec<(String, Option<Vec<u8>>)>;
+
 /// One record of a topic, as bytes (exactly what Kafka would hold).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicRecord {
@@ -12,7 +15,7 @@ pub struct TopicRecord {
     pub value: Option<Vec<u8>>,
     /// Kafka timestamp, ms since epoch.
     pub timestamp: i64,
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub headers: Headers,
     pub partition: i32,
     pub offset: i64,
 }
