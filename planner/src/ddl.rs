@@ -359,7 +359,7 @@ pub fn plan_sink(
     if let Some(k) = &explicit_key {
         FormatName::parse(k)?;
     }
-    if !has_key && props.string("KEY_FORMAT").is_some() {
+    if !has_key && props.string("KEY_FORMAT").is_some_and(|f| !f.eq_ignore_ascii_case("NONE")) {
         return Err(PlanError::statement("Key format specified for stream without key columns."));
     }
     let default_key = if input.key_format.format == FormatName::None { config.default_key_format()? } else { input.key_format.format };

@@ -241,8 +241,10 @@ impl<'a> QueryPlanner<'a> {
 
         // Validate names.
         let mut seen = HashSet::new();
-        for item in &items {
-            if RESERVED_COLUMNS.contains(&item.name.as_str()) {
+        for (i, item) in items.iter().enumerate() {
+            // PARTITION BY ROWTIME (etc.) legitimately names the new key after the pseudo column.
+            let partition_key = partition_by.is_some() && is_key[i] && !item.aliased;
+            if RESERVED_COLUMNS.contains(&item.name.as_str()) && !partition_key {
                 if item.aliased {
                     return Err(PlanError::statement(format!(
                         "`{}` is a reserved column name. You cannot use it as an alias for a column.",
@@ -332,11 +334,8 @@ impl<'a> QueryPlanner<'a> {
             let mut names: Vec<String> = Vec::new();
             match partition_by {
                 None => {
+                    // Window bounds stay in the (windowed) key rather than becoming columns.
                     names.extend(source.key_columns().map(|c| c.name.clone()));
-                    if source.window.is_some() {
-                        names.push(WINDOWSTART.into());
-                        names.push(WINDOWEND.into());
-                    }
                     names.extend(source.columns.iter().filter(|c| c.role != ColumnRole::Key).map(|c| c.name.clone()));
                 }
                 Some(keys) => {
