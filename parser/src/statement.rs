@@ -159,10 +159,7 @@ impl Cursor<'_> {
         if !self.consume(&Token::RParen) {
             // ksqlDB's wording, e.g. for `(K VARCHAR(STRING) (KEY))`.
             let found = self.expected("',' or ')'");
-            return Err(ParseError::new(
-                format!("Expecting {{',', ')'}}, {}", found.message.trim_start_matches("Expected: ',' or ')', ")),
-                found.location,
-            ));
+            return Err(ParseError::new("Expecting {',', ')'}", found.location));
         }
         Ok(columns)
     }

@@ -179,8 +179,9 @@ fn skip_type_parameters(parser: &mut Parser) -> Result<(), ParserError> {
         let token = parser.next_token();
         if !is_parameter(&token.token) {
             return Err(ParserError::ParserError(format!(
-                "Expecting {{'STRING', INTEGER_VALUE}}, found: {}{}",
-                token.token, token.span.start
+                // ksqlDB's exact wording; the location names the offending token.
+                "Expecting {{'STRING', INTEGER_VALUE}}{}",
+                token.span.start
             )));
         }
         if parser.consume_token(&Token::Comma) {
