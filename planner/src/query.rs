@@ -106,6 +106,7 @@ impl<'a> QueryPlanner<'a> {
         let scan_schema = builder.schema().clone();
 
         if let Some(selection) = &query.selection {
+            self.check_in_lists(selection, &scan_schema)?;
             let predicate = self.exprs().plan(selection, &scan_schema).map_err(|e| clause_error("WHERE", e))?;
             builder = builder.filter(predicate)?;
         }
@@ -320,6 +321,50 @@ impl<'a> QueryPlanner<'a> {
         })
     }
 
+    /// ksqlDB's type rules for `x IN (...)`: every item must compare with `x`; string
+    /// literals must parse as `x`'s type.
+    fn check_in_lists(&self, predicate: &sql::Expr, schema: &DFSchema) -> Result<()> {
+        let mut lists = Vec::new();
+        let _ = sql::visit_expressions(predicate, |e| {
+            if let sql::Expr::InList { expr, list, .. } = e {
+                lists.push((expr.as_ref().clone(), list.clone()));
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        for (target, items) in lists {
+            let target_type = self.ksql_type_of(&target, schema)?;
+            for item in &items {
+                if let Some(message) = literal_mismatch(&target_type, item) {
+                    return Err(PlanError::statement(format!("Invalid Predicate: {message}")));
+                }
+                // Literals are coerced to the target's type (string literals were checked above).
+                let null = matches!(item, sql::Expr::Value(v) if v.value == sql::Value::Null);
+                if null || contains_string_literal(item) || (is_literal(item) && target_type == SqlType::String) {
+                    continue;
+                }
+                let item_type = self.ksql_type_of(item, schema)?;
+                if !comparable(&target_type, &item_type) {
+                    let text = item.to_string().replace(" := ", ":=");
+                    return Err(PlanError::statement(format!(
+                        "Invalid Predicate: operator does not exist: {} = {} ({text})\nHint: You might need to add explicit type casts.",
+                        crate::types::display_type(&target_type),
+                        crate::types::display_type(&item_type)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn ksql_type_of(&self, e: &sql::Expr, schema: &DFSchema) -> Result<SqlType> {
+        let planned = self.exprs().plan(e, schema)?;
+        let (_, field) = planned.to_field(schema)?;
+        match field.data_type() {
+            arrow::datatypes::DataType::Null => Ok(SqlType::String),
+            dt => from_arrow(dt),
+        }
+    }
+
     /// Expands `*`, `src.*` and names every item.
     fn expand_projection(
         &self,
@@ -446,6 +491,81 @@ impl<'a> QueryPlanner<'a> {
             }
         }
         Ok(items)
+    }
+}
+
+fn is_numeric(t: &SqlType) -> bool {
+    matches!(t, SqlType::Int | SqlType::Bigint | SqlType::Double | SqlType::Decimal { .. })
+}
+
+/// Whether ksqlDB lets values of these types be compared for equality.
+fn comparable(a: &SqlType, b: &SqlType) -> bool {
+    match (a, b) {
+        (x, y) if is_numeric(x) && is_numeric(y) => true,
+        (SqlType::Array(x), SqlType::Array(y)) => comparable(x, y),
+        (SqlType::Map(k1, v1), SqlType::Map(k2, v2)) => comparable(k1, k2) && comparable(v1, v2),
+        (SqlType::Struct(f1), SqlType::Struct(f2)) => f1.iter().all(|x| {
+            f2.iter().find(|y| y.name == x.name).is_none_or(|y| comparable(&x.data_type, &y.data_type))
+        }),
+        (x, y) => std::mem::discriminant(x) == std::mem::discriminant(y),
+    }
+}
+
+fn is_literal(e: &sql::Expr) -> bool {
+    matches!(e, sql::Expr::Value(_))
+        || matches!(e, sql::Expr::UnaryOp { expr, .. } if matches!(expr.as_ref(), sql::Expr::Value(_)))
+}
+
+fn contains_string_literal(e: &sql::Expr) -> bool {
+    let found = sql::visit_expressions(e, |x| match x {
+        sql::Expr::Value(v) if matches!(v.value, sql::Value::SingleQuotedString(_)) => std::ops::ControlFlow::Break(()),
+        _ => std::ops::ControlFlow::Continue(()),
+    });
+    found.is_break()
+}
+
+/// A string literal (also inside ARRAY/MAP/STRUCT constructors) that cannot become `target`.
+fn literal_mismatch(target: &SqlType, item: &sql::Expr) -> Option<String> {
+    match (target, item) {
+        (_, sql::Expr::Value(v)) => match &v.value {
+            sql::Value::SingleQuotedString(text) => {
+                let ok = match target {
+                    SqlType::Int | SqlType::Bigint | SqlType::Double | SqlType::Decimal { .. } => {
+                        text.trim().parse::<f64>().is_ok()
+                    }
+                    SqlType::Boolean => matches!(text.trim().to_ascii_lowercase().as_str(), "true" | "false"),
+                    _ => true,
+                };
+                (!ok).then(|| {
+                    let name = match target {
+                        SqlType::Decimal { .. } => "DECIMAL".to_string(),
+                        other => crate::types::display_type(other),
+                    };
+                    format!("invalid input syntax for type {name}: \"{text}\".")
+                })
+            }
+            _ => None,
+        },
+        (SqlType::Array(elem), sql::Expr::Array(array)) => {
+            array.elem.iter().find_map(|e| literal_mismatch(elem, e)).map(|m| m.trim_end_matches('.').to_string())
+        }
+        (SqlType::Map(..) | SqlType::Struct(_), sql::Expr::Function(f)) => {
+            let sql::FunctionArguments::List(list) = &f.args else { return None };
+            list.args.iter().find_map(|a| {
+                let (name, arg) = match a {
+                    sql::FunctionArg::Named { name, arg: sql::FunctionArgExpr::Expr(arg), .. } => (Some(ident_name(name)), arg),
+                    sql::FunctionArg::ExprNamed { arg: sql::FunctionArgExpr::Expr(arg), .. } => (None, arg),
+                    _ => return None,
+                };
+                let field_type = match (target, name) {
+                    (SqlType::Struct(fields), Some(n)) => fields.iter().find(|f| f.name == n).map(|f| f.data_type.clone())?,
+                    (SqlType::Map(_, value), _) => value.as_ref().clone(),
+                    _ => return None,
+                };
+                literal_mismatch(&field_type, arg).map(|m| m.trim_end_matches('.').to_string())
+            })
+        }
+        _ => None,
     }
 }
 
