@@ -110,9 +110,27 @@ pub fn parse_delimiter(prop: &str, value: &str) -> Result<char> {
 pub fn validate_columns(format: FormatName, columns: &[(&str, &SqlType)], what: &str) -> Result<()> {
     let result = validate_columns_inner(format, columns, what);
     match result {
-        // ksqlDB words key-side failures of KAFKA/DELIMITED this way, with the reason after.
+        // ksqlDB words key-side failures of KAFKA/DELIMITED this way, naming the key schema.
         Err(PlanError::Statement(reason)) if what == "key" && matches!(format, FormatName::Kafka | FormatName::Delimited) => {
-            Err(PlanError::statement(format!("Key format does not support schema.\nformat: {format}\nreason: {reason}")))
+            let keys = columns.iter().map(|(n, t)| format!("`{n}` {} KEY", display_type(t))).collect::<Vec<_>>().join(", ");
+            let reason = match format {
+                FormatName::Kafka if columns.len() > 1 => {
+                    format!("The 'KAFKA' format only supports a single field. Got: [{keys}]")
+                }
+                FormatName::Delimited => {
+                    // The offending column is the first one with a complex type.
+                    let column = columns
+                        .iter()
+                        .find(|(_, t)| matches!(t, SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)))
+                        .map(|(n, _)| format!(", column: `{n}`"))
+                        .unwrap_or_default();
+                    format!("{reason}{column}")
+                }
+                _ => reason,
+            };
+            Err(PlanError::statement(format!(
+                "Key format does not support schema.\nformat: {format}\nschema: Persistence{{columns=[{keys}], features=[]}}\nreason: {reason}"
+            )))
         }
         other => other,
     }
