@@ -13,7 +13,7 @@ use arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::{Cast, Expr, HigherOrderUDF, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{Cast, Expr, ExprSchemable, HigherOrderUDF, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::sql::planner::{ParserOptions, PlannerContext, SqlToRel};
 use runnel_parser::{SqlType, StructField};
 use sqlparser::ast::{
@@ -60,7 +60,7 @@ impl<'a> ExprPlanner<'a> {
         let options = ParserOptions { enable_ident_normalization: false, parse_float_as_decimal: true, ..ParserOptions::new() };
         let planner = SqlToRel::new_with_options(&provider, options);
         let planned = planner.sql_to_expr(rewritten, schema, &mut PlannerContext::new())?;
-        finish(planned, &casts)
+        finish(planned, &casts, schema)
     }
 
     /// Rewrites ksql-only syntax in place; cast targets are collected into `casts`.
@@ -420,7 +420,7 @@ pub fn sql_data_type_to_ksql(dt: &SqlDataType) -> Result<SqlType> {
 }
 
 /// Post-pass over a planned expression: cast placeholders -> casts; INT-sized literals -> INT.
-fn finish(expr: Expr, casts: &[DataType]) -> Result<Expr> {
+fn finish(expr: Expr, casts: &[DataType], schema: &DFSchema) -> Result<Expr> {
     let out = expr.transform_up(|e| {
         Ok(match e {
             Expr::ScalarFunction(ScalarFunction { func, mut args }) if func.name().starts_with(CAST_PREFIX) => {
@@ -432,6 +432,17 @@ fn finish(expr: Expr, casts: &[DataType]) -> Result<Expr> {
                         Transformed::no(Expr::ScalarFunction(ScalarFunction { func, args }))
                     }
                 }
+            }
+            // ksql concatenates strings with `+` too.
+            Expr::BinaryExpr(b)
+                if b.op == datafusion::logical_expr::Operator::Plus
+                    && [&b.left, &b.right].iter().any(|side| matches!(side.get_type(schema), Ok(DataType::Utf8 | DataType::Utf8View))) =>
+            {
+                Transformed::yes(Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(
+                    b.left,
+                    datafusion::logical_expr::Operator::StringConcat,
+                    b.right,
+                )))
             }
             Expr::Literal(ScalarValue::Int64(Some(v)), meta) if i32::try_from(v).is_ok() => {
                 Transformed::yes(Expr::Literal(ScalarValue::Int32(Some(v as i32)), meta))
