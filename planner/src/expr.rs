@@ -88,6 +88,13 @@ impl<'a> ExprPlanner<'a> {
             }
             sql::Expr::Value(ValueWithSpan { value: Value::Number(text, _), .. }) => {
                 check_numeric_literal(text)?;
+                // Exponent notation is a DOUBLE literal in ksql (others with a point are DECIMAL).
+                if text.contains(['e', 'E']) {
+                    casts.push(DataType::Float64);
+                    let name = format!("{CAST_PREFIX}{}", casts.len() - 1);
+                    let literal = string_lit(text);
+                    *e = call(&name, vec![literal]);
+                }
             }
             sql::Expr::BinaryOp { left, op: sql::BinaryOperator::Arrow, right } => {
                 let field = match right.as_ref() {

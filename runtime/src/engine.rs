@@ -265,6 +265,13 @@ impl Engine {
                 }
                 let planner = QueryPlanner::new(&self.catalog, &self.context);
                 let planned = planner.plan(query, Some(target))?;
+                // A query reading its own output (directly or through other queries) would feed
+                // on itself forever.
+                if planned.sources.iter().any(|s| self.feeds(target, s)) {
+                    return Err(EngineError::statement(format!(
+                        "Cannot insert into {target}: it is also a source of the query (directly or through other queries), which would read its own output."
+                    )));
+                }
                 let result_schema: Vec<(String, SqlType, ColumnRole)> =
                     planned.output.iter().map(|c| (c.name.clone(), c.data_type.clone(), c.role)).collect();
                 let sink_schema: Vec<(String, SqlType, ColumnRole)> =
@@ -365,6 +372,21 @@ impl Engine {
             // Listing, describing and session statements do not change the engine.
             _ => Ok(()),
         }
+    }
+
+    /// Whether records written to `from` reach `to` through running queries (or `from == to`).
+    fn feeds(&self, from: &str, to: &str) -> bool {
+        let mut pending = vec![from.to_string()];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(source) = pending.pop() {
+            if source == to {
+                return true;
+            }
+            if seen.insert(source.clone()) {
+                pending.extend(self.catalog.readers_of(&source).iter().filter_map(|q| q.sink.clone()));
+            }
+        }
+        false
     }
 
     fn terminate(&mut self, id: &str) {

@@ -31,7 +31,7 @@ fn csas_filters_and_projects_delimited_records() {
 fn json_projection_with_expressions() {
     let mut engine = Engine::new(BTreeMap::new());
     engine.execute_sql("CREATE STREAM S (ID INT KEY, A INT, B BIGINT, N STRING) WITH (kafka_topic='s', value_format='JSON');").expect("create");
-    engine.execute_sql("CREATE STREAM O AS SELECT ID, A + B AS SUM, N || '!' AS E, A / 0 AS BAD FROM S;").expect("csas");
+    engine.execute_sql("CREATE STREAM O AS SELECT ID, A + B AS SUM, N || '!' AS E, A / 0 AS BAD, 1e3 AS D FROM S;").expect("csas");
     engine
         .produce("s", TopicRecord { key: Some(5i32.to_be_bytes().to_vec()), value: Some(br#"{"a": 1, "B": 2, "n": "hi"}"#.to_vec()), ..Default::default() })
         .expect("produce");
@@ -39,7 +39,7 @@ fn json_projection_with_expressions() {
     let out = engine.records("O");
     assert_eq!(out.len(), 1);
     let value: serde_json::Value = serde_json::from_slice(out[0].value.as_deref().expect("value")).expect("json");
-    assert_eq!(value, serde_json::json!({"SUM": 3, "E": "hi!", "BAD": null}));
+    assert_eq!(value, serde_json::json!({"SUM": 3, "E": "hi!", "BAD": null, "D": 1000.0}));
 }
 
 #[test]
@@ -48,4 +48,15 @@ fn syntax_errors_name_the_position() {
     let err = engine.execute_sql("CREATE STREAM X (K STRING (KEY)) WITH (kafka_topic='x', value_format='JSON');").expect_err("bad sql");
     assert_eq!(err.kind, runnel_runtime::ErrorKind::Parse);
     assert!(err.message.starts_with("line 1:"), "{}", err.message);
+}
+
+#[test]
+fn insert_into_its_own_source_is_rejected() {
+    let mut engine = Engine::new(BTreeMap::new());
+    engine.execute_sql("CREATE STREAM S (K STRING KEY, V INT) WITH (kafka_topic='s', value_format='JSON');").expect("create");
+    let err = engine.execute_sql("INSERT INTO S SELECT * FROM S;").expect_err("self-insert");
+    assert!(err.message.contains("also a source"), "{}", err.message);
+    engine.execute_sql("CREATE STREAM T AS SELECT * FROM S;").expect("csas");
+    let err = engine.execute_sql("INSERT INTO S SELECT * FROM T;").expect_err("cycle through T");
+    assert!(err.message.contains("also a source"), "{}", err.message);
 }
