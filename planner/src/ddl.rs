@@ -217,6 +217,29 @@ fn check_formats(key: &FormatSpec, value: &FormatSpec, columns: &[Column]) -> Re
     validate_columns(value.format, &values, "value")
 }
 
+/// Checks that both formats are supported and can hold the columns, and sets their serde
+/// features (value wrapping, unwrapped single keys).
+fn finish_formats(
+    props: &Props,
+    config: &PlannerConfig,
+    key_format: &mut FormatSpec,
+    value_format: &mut FormatSpec,
+    columns: &[Column],
+) -> Result<()> {
+    if !key_format.format.is_supported() || !value_format.format.is_supported() {
+        let which = if key_format.format.is_supported() { value_format.format } else { key_format.format };
+        return Err(PlanError::unsupported(format!("The {which} format is not supported yet")));
+    }
+    check_key_types(columns)?;
+    check_formats(key_format, value_format, columns)?;
+    let value_count = columns.iter().filter(|c| c.role == ColumnRole::Value).count();
+    value_wrapping(props, config, value_format, value_count)?;
+    if columns.iter().filter(|c| c.role == ColumnRole::Key).count() == 1 && key_format.format.supports_wrapping() {
+        key_format.features.push("UNWRAP_SINGLES".into());
+    }
+    Ok(())
+}
+
 /// `CREATE [SOURCE] STREAM|TABLE name (columns) WITH (...)`.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_create_source(
@@ -304,19 +327,9 @@ pub fn plan_create_source(
     if columns.iter().all(|c| c.role != ColumnRole::Key) && props.string("KEY_FORMAT").is_none() && props.string("FORMAT").is_none() {
         key_format = FormatSpec { format: FormatName::None, ..key_format };
     }
-    if !key_format.format.is_supported() || !value_format.format.is_supported() {
-        let which = if key_format.format.is_supported() { value_format.format } else { key_format.format };
-        return Err(PlanError::unsupported(format!("The {which} format is not supported yet")));
-    }
+    finish_formats(&props, config, &mut key_format, &mut value_format, &columns)?;
     if columns.is_empty() {
         return Err(PlanError::statement("The statement does not define any columns."));
-    }
-    check_key_types(&columns)?;
-    check_formats(&key_format, &value_format, &columns)?;
-    let value_count = columns.iter().filter(|c| c.role == ColumnRole::Value).count();
-    value_wrapping(&props, config, &mut value_format, value_count)?;
-    if columns.iter().filter(|c| c.role == ColumnRole::Key).count() == 1 && key_format.format.supports_wrapping() {
-        key_format.features.push("UNWRAP_SINGLES".into());
     }
     let timestamp = timestamp_spec(&props, &columns)?;
     let window = window_info(&props)?;
@@ -373,17 +386,7 @@ pub fn plan_sink(
     if props.string("VALUE_FORMAT").is_none() && props.string("FORMAT").is_none() && value_format.delimiter.is_none() {
         value_format.delimiter = input.value_format.delimiter;
     }
-    if !key_format.format.is_supported() || !value_format.format.is_supported() {
-        let which = if key_format.format.is_supported() { value_format.format } else { key_format.format };
-        return Err(PlanError::unsupported(format!("The {which} format is not supported yet")));
-    }
-    check_key_types(&columns)?;
-    check_formats(&key_format, &value_format, &columns)?;
-    let value_count = columns.iter().filter(|c| c.role == ColumnRole::Value).count();
-    value_wrapping(&props, config, &mut value_format, value_count)?;
-    if columns.iter().filter(|c| c.role == ColumnRole::Key).count() == 1 && key_format.format.supports_wrapping() {
-        key_format.features.push("UNWRAP_SINGLES".into());
-    }
+    finish_formats(&props, config, &mut key_format, &mut value_format, &columns)?;
     let timestamp = timestamp_spec(&props, &columns)?;
     let partitions = props.int("PARTITIONS")?.map(|p| p as i32).or(input.partitions);
     Ok(SourceDef {

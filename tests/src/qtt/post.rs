@@ -7,27 +7,7 @@ use runnel_runtime::engine::{ColumnRole, Engine, SourceDescription, WindowType};
 use super::model::{FormatNode, PostConditions, PostTopicNode, SourceNode};
 
 /// Renders a type the way ksqlDB prints schemas.
-pub fn render_type(ty: &SqlType) -> String {
-    match ty {
-        SqlType::Boolean => "BOOLEAN".into(),
-        SqlType::Int => "INTEGER".into(),
-        SqlType::Bigint => "BIGINT".into(),
-        SqlType::Double => "DOUBLE".into(),
-        SqlType::Decimal { precision, scale } => format!("DECIMAL({precision}, {scale})"),
-        SqlType::String => "STRING".into(),
-        SqlType::Bytes => "BYTES".into(),
-        SqlType::Timestamp => "TIMESTAMP".into(),
-        SqlType::Date => "DATE".into(),
-        SqlType::Time => "TIME".into(),
-        SqlType::Array(t) => format!("ARRAY<{}>", render_type(t)),
-        SqlType::Map(k, v) => format!("MAP<{}, {}>", render_type(k), render_type(v)),
-        SqlType::Struct(fields) => format!(
-            "STRUCT<{}>",
-            fields.iter().map(|f| format!("`{}` {}", f.name, render_type(&f.data_type))).collect::<Vec<_>>().join(", ")
-        ),
-        SqlType::Custom(name) => name.clone(),
-    }
-}
+pub use runnel_planner::types::display_type as render_type;
 
 /// One column of an expected schema string.
 #[derive(Debug, Clone, PartialEq)]
