@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, Int64Array, RecordBatch, Scalar};
+use arrow::array::{ArrayRef, AsArray, Decimal128Array, Int64Array, RecordBatch, Scalar};
 use arrow::compute::kernels::{cmp, numeric};
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Fields, Int64Type};
