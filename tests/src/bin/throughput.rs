@@ -144,7 +144,7 @@ fn main() -> ExitCode {
         );
         over |= ratio > 2.0;
         if args.breakdown || ratio > 2.0 {
-            breakdown(q, &e, &recs, &out, t, decode_s);
+            breakdown(q, &e, &recs, &out, t, decode_s, rounds);
         }
     }
     if over {
@@ -160,17 +160,27 @@ fn best(rounds: usize, mut f: impl FnMut() -> f64) -> f64 {
 }
 
 /// Times the steps of `process()` separately (see the module docs).
-fn breakdown(q: Query, e: &Engine, input: &[TopicRecord], output: &[TopicRecord], process_s: f64, decode_s: f64) {
+fn breakdown(
+    q: Query,
+    e: &Engine,
+    input: &[TopicRecord],
+    output: &[TopicRecord],
+    process_s: f64,
+    decode_s: f64,
+    rounds: usize,
+) {
     let n = input.len();
     let pct = |s: f64| 100.0 * s / process_s;
     let line = |name: &str, s: f64| println!("  {:<44} {s:>7.3} s {:>5.1}% of process", name, pct(s));
     println!("{} breakdown (process() = {process_s:.3} s; decode-only = {decode_s:.3} s):", q.name());
 
     // 1. MemoryTopics::read copies each 4096-record slice out of the log.
-    let read_s = secs(|| {
-        for chunk in input.chunks(BATCH) {
-            black_box(chunk.to_vec());
-        }
+    let read_s = best(rounds, || {
+        secs(|| {
+            for chunk in input.chunks(BATCH) {
+                black_box(chunk.to_vec());
+            }
+        })
     });
     line("read: copy records out of the log", read_s);
 
@@ -182,19 +192,23 @@ fn breakdown(q: Query, e: &Engine, input: &[TopicRecord], output: &[TopicRecord]
     for chunk in input.chunks(BATCH) {
         batches.push(source.decode("bid", chunk, &mut errors).expect("decode").batch); // warm-up + keep
     }
-    let source_s = secs(|| {
-        for chunk in input.chunks(BATCH) {
-            black_box(source.decode("bid", chunk, &mut errors).expect("decode"));
-        }
+    let source_s = best(rounds, || {
+        secs(|| {
+            for chunk in input.chunks(BATCH) {
+                black_box(source.decode("bid", chunk, &mut errors).expect("decode"));
+            }
+        })
     });
     line("source decode (SourceDecoder)", source_s);
     line("  of which format::Decoder (decode-only)", decode_s);
 
     // 3. The query's expressions with plain arrow kernels (a floor for the operators).
-    let kernels_s = secs(|| {
-        for b in &batches {
-            black_box(kernel_equivalent(q, b));
-        }
+    let kernels_s = best(rounds, || {
+        secs(|| {
+            for b in &batches {
+                black_box(kernel_equivalent(q, b));
+            }
+        })
     });
     line("expressions as bare arrow kernels", kernels_s);
 
@@ -216,25 +230,29 @@ fn breakdown(q: Query, e: &Engine, input: &[TopicRecord], output: &[TopicRecord]
             b.columns()[..value_fields.len()].to_vec()
         })
         .collect();
-    let encode_s = secs(|| {
-        for cols in &out_batches {
-            black_box(encode(&format, cols, &value_fields, wrap).expect("encode"));
-        }
+    let encode_s = best(rounds, || {
+        secs(|| {
+            for cols in &out_batches {
+                black_box(encode(&format, cols, &value_fields, wrap).expect("encode"));
+            }
+        })
     });
     line("encode output (format::encode)", encode_s);
 
     // 5. Appending the output records to a topic.
-    let mut sink_engine = engine(None);
-    let out_copy = output.to_vec();
-    let append_s = secs(|| {
-        for r in out_copy {
-            sink_engine.produce("out", r).expect("append");
-        }
+    let append_s = best(rounds, || {
+        let mut sink_engine = engine(None);
+        let out_copy = output.to_vec();
+        secs(|| {
+            for r in out_copy {
+                sink_engine.produce("out", r).expect("append");
+            }
+        })
     });
     line("append output records to the sink topic", append_s);
 
     let rest = process_s - read_s - source_s - encode_s - append_s;
-    line("rest: DataFusion operators + glue", rest);
+    line("rest: DataFusion operators + glue (+ noise)", rest);
     println!(
         "  ({n} input rows, {} output rows; {} source errors)",
         output.len(),
