@@ -14,6 +14,8 @@
 //! Generation is allocation-light: [`BidGenerator::write_bid`] appends to a caller buffer and
 //! allocates nothing; the tables (pool, URL cache) are built once in [`BidGenerator::new`].
 
+use runnel_runtime::format::write_int;
+
 const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 const FIRST_AUCTION_ID: i64 = 1000;
@@ -314,17 +316,17 @@ impl BidGenerator {
         let extra = self.next_extra(&mut rng, 32, self.config.avg_bid_bytes);
 
         out.extend_from_slice(b"{\"auction\":");
-        push_int(out, auction);
+        write_int(out, auction);
         out.extend_from_slice(b",\"bidder\":");
-        push_int(out, bidder);
+        write_int(out, bidder);
         out.extend_from_slice(b",\"price\":");
-        push_int(out, price);
+        write_int(out, price);
         out.extend_from_slice(b",\"channel\":");
         push_json_string(out, channel.as_bytes());
         out.extend_from_slice(b",\"url\":");
         push_json_string(out, url.as_bytes());
         out.extend_from_slice(b",\"dateTime\":");
-        push_int(out, ts);
+        write_int(out, ts);
         out.extend_from_slice(b",\"extra\":");
         push_json_string(out, extra);
         out.push(b'}');
@@ -353,25 +355,6 @@ impl BidGenerator {
             })
             .collect()
     }
-}
-
-/// Appends the decimal text of `v`.
-fn push_int(out: &mut Vec<u8>, v: i64) {
-    let mut buf = [0u8; 20];
-    let mut pos = buf.len();
-    let mut u = v.unsigned_abs();
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&buf[pos..]);
 }
 
 /// Appends `s` (UTF-8) as a JSON string literal, escaping as Python's `json.dumps` does with
@@ -573,8 +556,8 @@ mod tests {
         push_json_string(&mut out, b"a\\b\"c\x01");
         assert_eq!(out, b"\"a\\\\b\\\"c\\u0001\"");
         let mut n = Vec::new();
-        push_int(&mut n, -1234);
-        push_int(&mut n, 0);
+        write_int(&mut n, -1234);
+        write_int(&mut n, 0);
         assert_eq!(n, b"-12340");
     }
 }

@@ -843,7 +843,8 @@ impl<'a> Writer<'a> {
     }
 }
 
-fn write_int(out: &mut Vec<u8>, v: i64) {
+/// Appends the decimal text of `v` without allocating.
+pub fn write_int(out: &mut Vec<u8>, v: i64) {
     let mut tmp = [0u8; 20];
     let mut n = v.unsigned_abs();
     let mut i = tmp.len();

@@ -43,6 +43,7 @@ use arrow::array::{new_null_array, ArrayRef};
 use arrow::datatypes::{DataType, Fields, SchemaRef};
 
 pub use builder::{list_type, map_type};
+pub use json::write_int;
 
 use builder::ColumnBuilder;
 

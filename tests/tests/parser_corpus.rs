@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use runnel_parser::{parse_statement, parse_statements};
+use runnel_tests::qtt::load::strip_comments;
 use serde_json::Value;
 
 /// One statement string of a test case, and whether the case expects a syntax error.
@@ -21,54 +22,6 @@ fn shared_dir() -> PathBuf {
         dir.display()
     );
     dir
-}
-
-/// Removes `//` and `/* */` comments outside JSON strings.
-fn strip_json_comments(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    let mut in_string = false;
-    while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            match c {
-                '\\' => {
-                    if let Some(escaped) = chars.next() {
-                        out.push(escaped);
-                    }
-                }
-                '"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match (c, chars.peek()) {
-            ('"', _) => {
-                in_string = true;
-                out.push(c);
-            }
-            ('/', Some('/')) => {
-                for skipped in chars.by_ref() {
-                    if skipped == '\n' {
-                        out.push('\n');
-                        break;
-                    }
-                }
-            }
-            ('/', Some('*')) => {
-                chars.next();
-                let mut previous = ' ';
-                for skipped in chars.by_ref() {
-                    if previous == '*' && skipped == '/' {
-                        break;
-                    }
-                    previous = skipped;
-                }
-            }
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 fn expects_syntax_error(case: &Value) -> bool {
@@ -92,7 +45,7 @@ fn corpus_statements() -> Vec<CorpusStatement> {
         files.sort();
         for file in files {
             let text = std::fs::read_to_string(&file).expect("corpus file is readable");
-            let json: Value = serde_json::from_str(&strip_json_comments(&text))
+            let json: Value = serde_json::from_str(&strip_comments(&text))
                 .unwrap_or_else(|e| panic!("{}: invalid JSON: {e}", file.display()));
             let file_name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             for case in json["tests"].as_array().into_iter().flatten() {
