@@ -912,6 +912,8 @@ pub(crate) fn encode(
         })
         .collect();
     let mut out = Vec::with_capacity(rows);
+    // Size each payload like the previous one, so long rows do not regrow their buffer.
+    let mut capacity = 16 * writers.len() + 2;
     for row in 0..rows {
         if unwrapped {
             if writers[0].is_null(row) {
@@ -923,7 +925,7 @@ pub(crate) fn encode(
             }
             continue;
         }
-        let mut buf = Vec::with_capacity(16 * writers.len() + 2);
+        let mut buf = Vec::with_capacity(capacity);
         buf.push(b'{');
         for (n, (w, k)) in writers.iter().zip(&keys).enumerate() {
             if n > 0 {
@@ -934,6 +936,7 @@ pub(crate) fn encode(
             w.write(&mut buf, row);
         }
         buf.push(b'}');
+        capacity = buf.len() + 16;
         out.push(Ok(Some(buf)));
     }
     Ok(out)

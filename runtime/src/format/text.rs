@@ -221,7 +221,19 @@ pub(crate) fn parse_decimal(text: &str, precision: u8, scale: i8) -> Result<i128
 
 /// Appends an unscaled decimal as plain text keeping its scale: `(110, 2)` -> `1.10`.
 pub(crate) fn write_decimal(out: &mut Vec<u8>, unscaled: i128, scale: i8) {
-    let mut digits = unscaled.unsigned_abs().to_string().into_bytes();
+    // Digits on the stack: this runs once per DECIMAL value on the encode path.
+    let mut stack = [0u8; 40];
+    let mut pos = stack.len();
+    let mut rest = unscaled.unsigned_abs();
+    loop {
+        pos -= 1;
+        stack[pos] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let digits = &stack[pos..];
     if unscaled < 0 {
         out.push(b'-');
     }
@@ -234,9 +246,11 @@ pub(crate) fn write_decimal(out: &mut Vec<u8>, unscaled: i128, scale: i8) {
     }
     let scale = scale as usize;
     if digits.len() <= scale {
-        let mut padded = vec![b'0'; scale + 1 - digits.len()];
-        padded.append(&mut digits);
-        digits = padded;
+        // 0.00ddd: the integer part is 0 and the fraction is zero-padded.
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', scale - digits.len()));
+        out.extend_from_slice(digits);
+        return;
     }
     let point = digits.len() - scale;
     out.extend_from_slice(&digits[..point]);
