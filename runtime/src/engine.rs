@@ -521,7 +521,9 @@ impl Engine {
 
     /// All records of a topic in append order.
     pub fn records(&self, topic: &str) -> Vec<TopicRecord> {
-        self.topics.read(topic, 0, usize::MAX).0
+        let mut records = Vec::new();
+        self.topics.read(topic, 0, usize::MAX, &mut |batch| records.extend_from_slice(batch));
+        records
     }
 
     /// Names of all topics that exist (including internal ones).

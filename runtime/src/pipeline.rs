@@ -130,14 +130,16 @@ impl Pipeline {
     pub fn poll(&mut self, topics: &mut dyn TopicStore, errors: &mut Vec<RecordError>) -> RuntimeResult<usize> {
         let mut total = 0;
         loop {
-            let (records, next) = topics.read(&self.source_topic, self.position, BATCH_SIZE);
-            if records.is_empty() {
-                return Ok(total);
-            }
+            // Records are processed while borrowed from the log; outputs are appended after.
+            let mut outcome: Option<RuntimeResult<Vec<TopicRecord>>> = None;
+            let topic = self.source_topic.clone();
+            let next = topics.read(&topic, self.position, BATCH_SIZE, &mut |records| {
+                total += records.len();
+                outcome = Some(self.process(records, errors));
+            });
+            let Some(out) = outcome else { return Ok(total) };
             self.position = next;
-            total += records.len();
-            let out = self.process(&records, errors)?;
-            for record in out {
+            for record in out? {
                 topics.append(&self.sink.topic, None, record)?;
             }
         }

@@ -33,8 +33,9 @@ pub trait TopicStore: Send {
     /// Appends a record; the partition is chosen from the key (Kafka's murmur2 partitioner)
     /// unless `partition` is given. Returns (partition, offset).
     fn append(&mut self, topic: &str, partition: Option<i32>, record: TopicRecord) -> RuntimeResult<(i32, i64)>;
-    /// Records from `from` in append order (all partitions), at most `max`; and the next position.
-    fn read(&self, topic: &str, from: Position, max: usize) -> (Vec<TopicRecord>, Position);
+    /// Hands `visit` the records from `from` in append order (all partitions), at most `max`,
+    /// borrowed rather than copied; returns the next position (`from` when nothing is new).
+    fn read(&self, topic: &str, from: Position, max: usize, visit: &mut dyn FnMut(&[TopicRecord])) -> Position;
 }
 
 /// A deterministic in-process log: records keep their global append order, like Kafka
@@ -95,13 +96,16 @@ impl TopicStore for MemoryTopics {
         Ok((partition, offset))
     }
 
-    fn read(&self, topic: &str, from: Position, max: usize) -> (Vec<TopicRecord>, Position) {
+    fn read(&self, topic: &str, from: Position, max: usize, visit: &mut dyn FnMut(&[TopicRecord])) -> Position {
         match self.topics.get(topic) {
-            None => (Vec::new(), from),
+            None => from,
             Some(t) => {
                 let end = t.log.len().min(from.saturating_add(max));
                 let start = from.min(end);
-                (t.log[start..end].to_vec(), end)
+                if start < end {
+                    visit(&t.log[start..end]);
+                }
+                end.max(from)
             }
         }
     }
@@ -175,7 +179,8 @@ mod tests {
         for p in [1, 0, 1] {
             store.append("t", Some(p), TopicRecord::default()).expect("appended");
         }
-        let (records, next) = store.read("t", 0, 10);
+        let mut records = Vec::new();
+        let next = store.read("t", 0, 10, &mut |batch| records.extend_from_slice(batch));
         assert_eq!(records.iter().map(|r| (r.partition, r.offset)).collect::<Vec<_>>(), vec![(1, 0), (0, 0), (1, 1)]);
         assert_eq!(next, 3);
         assert!(store.append("missing", None, TopicRecord::default()).is_err());

@@ -238,7 +238,7 @@ pub(crate) fn write_decimal(out: &mut Vec<u8>, unscaled: i128, scale: i8) {
         out.push(b'-');
     }
     if scale <= 0 {
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(digits);
         if unscaled != 0 {
             out.extend(std::iter::repeat_n(b'0', (-scale) as usize));
         }
