@@ -99,24 +99,27 @@ impl SourceDef {
     pub fn schema_text(&self) -> String {
         self.columns
             .iter()
-            .map(|c| {
-                let role = match (c.role, self.kind) {
-                    (ColumnRole::Key, SourceKind::Table) => " PRIMARY KEY".to_string(),
-                    (ColumnRole::Key, SourceKind::Stream) => " KEY".to_string(),
-                    (ColumnRole::Header, _) => match &c.header_key {
-                        Some(k) => format!(" HEADER('{k}')"),
-                        None => " HEADERS".to_string(),
-                    },
-                    (ColumnRole::Value, _) => String::new(),
-                };
-                format!("`{}` {}{}", c.name, display_type(&c.data_type), role)
-            })
+            .map(|c| column_text(&c.name, &c.data_type, c.role, c.header_key.as_deref(), self.kind))
             .collect::<Vec<_>>()
             .join(", ")
     }
     pub fn kind_name(&self) -> &'static str {
         kind_name(self.kind)
     }
+}
+
+/// One column as ksqlDB prints it: `` `K` STRING KEY `` (PRIMARY KEY for tables, HEADER(S)).
+pub fn column_text(name: &str, data_type: &SqlType, role: ColumnRole, header_key: Option<&str>, kind: SourceKind) -> String {
+    let role = match (role, kind) {
+        (ColumnRole::Key, SourceKind::Table) => " PRIMARY KEY".to_string(),
+        (ColumnRole::Key, SourceKind::Stream) => " KEY".to_string(),
+        (ColumnRole::Header, _) => match header_key {
+            Some(k) => format!(" HEADER('{k}')"),
+            None => " HEADERS".to_string(),
+        },
+        (ColumnRole::Value, _) => String::new(),
+    };
+    format!("`{name}` {}{role}", display_type(data_type))
 }
 
 pub fn kind_name(kind: SourceKind) -> &'static str {

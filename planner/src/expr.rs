@@ -348,7 +348,8 @@ fn split_zone(text: &str) -> Option<(&str, i64)> {
     }
 }
 
-fn is_null(e: &sql::Expr) -> bool {
+/// Whether `e` is the literal NULL.
+pub fn is_null(e: &sql::Expr) -> bool {
     matches!(e, sql::Expr::Value(ValueWithSpan { value: Value::Null, .. }))
 }
 

@@ -14,7 +14,7 @@ use sqlparser::ast::{self as sql, SelectItemQualifiedWildcardKind};
 use crate::catalog::{Catalog, ColumnRole, SourceDef, WindowInfo};
 use crate::context::KsqlContext;
 use crate::error::{PlanError, Result};
-use crate::expr::{ident_name, ExprPlanner};
+use crate::expr::{ident_name, is_null as is_null_literal, ExprPlanner};
 use crate::nodes::{
     ExplodeNode, RepartitionNode, SinkNode, SourceTable, RESERVED_COLUMNS, ROWTIME, SINK_TIMESTAMP, SINK_WINDOWEND, SINK_WINDOWSTART, WINDOWEND,
     WINDOWSTART,
@@ -188,16 +188,7 @@ impl<'a> QueryPlanner<'a> {
                         .map(|k| k.name.clone())
                         .collect();
                     if !missing.is_empty() {
-                        let (noun, list) = if missing.len() == 1 {
-                            ("column", missing[0].clone())
-                        } else {
-                            ("columns", missing.join(" and "))
-                        };
-                        return Err(PlanError::statement(format!(
-                            "The query used to build `{}` must include the key {noun} {list} in its projection (eg, SELECT {}...).",
-                            sink_name.unwrap_or("the result"),
-                            missing.join(", ")
-                        )));
+                        return Err(missing_from_projection(sink_name, "key column", "key columns", &missing));
                     }
                 }
             }
@@ -208,16 +199,12 @@ impl<'a> QueryPlanner<'a> {
                     .map(|key| if keys.len() > 1 { display_arg(key, &qualifier) } else { display_for_error(key, &qualifier) })
                     .collect();
                 if !missing.is_empty() {
-                    let (noun, list) = if missing.len() == 1 {
-                        ("expression", missing[0].clone())
-                    } else {
-                        ("expressions", missing.join(" and "))
-                    };
-                    return Err(PlanError::statement(format!(
-                        "The query used to build `{}` must include the partitioning {noun} {list} in its projection (eg, SELECT {}...).",
-                        sink_name.unwrap_or("the result"),
-                        missing.join(", ")
-                    )));
+                    return Err(missing_from_projection(
+                        sink_name,
+                        "partitioning expression",
+                        "partitioning expressions",
+                        &missing,
+                    ));
                 }
                 for key in keys {
                     let positions: Vec<usize> = planned.iter().enumerate().filter(|(_, e)| same_expr(e, key)).map(|(i, _)| i).collect();
@@ -338,8 +325,7 @@ impl<'a> QueryPlanner<'a> {
                     return Err(PlanError::statement(format!("Invalid Predicate: {message}")));
                 }
                 // Literals are coerced to the target's type (string literals were checked above).
-                let null = matches!(item, sql::Expr::Value(v) if v.value == sql::Value::Null);
-                if null || contains_string_literal(item) || (is_literal(item) && target_type == SqlType::String) {
+                if is_null_literal(item) || contains_string_literal(item) || (is_literal(item) && target_type == SqlType::String) {
                     continue;
                 }
                 let item_type = self.ksql_type_of(item, schema)?;
@@ -603,8 +589,17 @@ fn quoted(name: &str) -> sql::Ident {
     sql::Ident::with_quote('`', name)
 }
 
-fn is_null_literal(e: &sql::Expr) -> bool {
-    matches!(e, sql::Expr::Value(v) if v.value == sql::Value::Null)
+/// ksqlDB's "must include the X in its projection" error for the `missing` items.
+fn missing_from_projection(sink: Option<&str>, singular: &str, plural: &str, missing: &[String]) -> PlanError {
+    let (noun, list) = match missing {
+        [one] => (singular, one.clone()),
+        _ => (plural, missing.join(" and ")),
+    };
+    PlanError::statement(format!(
+        "The query used to build `{}` must include the {noun} {list} in its projection (eg, SELECT {}...).",
+        sink.unwrap_or("the result"),
+        missing.join(", ")
+    ))
 }
 
 /// Structural equality ignoring aliases and qualifiers.

@@ -10,7 +10,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::DFSchema;
 use runnel_parser::{parse_statements, ParsedStatement, SourceKind, SqlType, Statement};
-use runnel_planner::catalog::{Catalog, QueryDef, SourceDef};
+use runnel_planner::catalog::{column_text, kind_name, Catalog, QueryDef, SourceDef};
 use runnel_planner::ddl::{plan_create_source, plan_sink};
 use runnel_planner::expr::ExprPlanner;
 use runnel_planner::nodes::SINK_TIMESTAMP;
@@ -181,7 +181,7 @@ impl Engine {
         let text = parsed.text.as_str();
         match &parsed.statement {
             Statement::CreateSource { or_replace, is_source, kind, if_not_exists, name, columns, properties } => {
-                let noun = kind_noun(*kind);
+                let noun = kind_name(*kind);
                 if *or_replace && *is_source {
                     return Err(EngineError::statement(format!(
                         "Cannot add {noun} '{name}': CREATE OR REPLACE is not supported on source {noun}s."
@@ -199,7 +199,7 @@ impl Engine {
                     if !*or_replace {
                         return Err(EngineError::statement(format!(
                             "Cannot add {noun} '{name}': A {} with the same name already exists",
-                            kind_noun(existing.kind)
+                            kind_name(existing.kind)
                         )));
                     }
                 }
@@ -216,8 +216,8 @@ impl Engine {
                     if !*or_replace {
                         return Err(EngineError::statement(format!(
                             "Cannot add {} '{name}': A {} with the same name already exists",
-                            kind_noun(*kind),
-                            kind_noun(existing.kind)
+                            kind_name(*kind),
+                            kind_name(existing.kind)
                         )));
                     }
                 }
@@ -258,7 +258,7 @@ impl Engine {
                     )));
                 }
                 if sink.is_source {
-                    return Err(EngineError::statement(format!("Cannot insert into read-only {}: {target}", kind_noun(sink.kind))));
+                    return Err(EngineError::statement(format!("Cannot insert into read-only {}: {target}", kind_name(sink.kind))));
                 }
                 if sink.columns.iter().any(|c| c.role == ColumnRole::Header) {
                     return Err(EngineError::statement(format!("Cannot insert into {target} because it has header columns")));
@@ -301,13 +301,13 @@ impl Engine {
                     if *if_exists {
                         return Ok(());
                     }
-                    return Err(EngineError::statement(format!("{} {name} does not exist.", capitalized(kind_noun(*kind)))));
+                    return Err(EngineError::statement(format!("{} {name} does not exist.", capitalized(kind_name(*kind)))));
                 };
                 if def.kind != *kind {
                     return Err(EngineError::statement(format!(
                         "Incompatible data source type is {}, but statement was DROP {}",
-                        kind_noun(def.kind).to_ascii_uppercase(),
-                        kind_noun(*kind).to_ascii_uppercase()
+                        kind_name(def.kind).to_ascii_uppercase(),
+                        kind_name(*kind).to_ascii_uppercase()
                     )));
                 }
                 if *delete_topic && def.is_source {
@@ -406,7 +406,7 @@ impl Engine {
             .ok_or_else(|| EngineError::statement(format!("Cannot insert values into an unknown stream/table: `{target}`")))?
             .clone();
         if sink.is_source {
-            return Err(EngineError::statement(format!("Cannot insert values into read-only {}: {target}", kind_noun(sink.kind))));
+            return Err(EngineError::statement(format!("Cannot insert values into read-only {}: {target}", kind_name(sink.kind))));
         }
         if let Some(cols) = columns {
             let headers: Vec<&str> = sink
@@ -547,10 +547,6 @@ impl Engine {
     }
 }
 
-fn kind_noun(kind: SourceKind) -> &'static str {
-    runnel_planner::catalog::kind_name(kind)
-}
-
 fn capitalized(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -560,16 +556,5 @@ fn capitalized(s: &str) -> String {
 }
 
 fn render_schema(columns: &[(String, SqlType, ColumnRole)], kind: SourceKind) -> String {
-    columns
-        .iter()
-        .map(|(n, t, r)| {
-            let role = match (r, kind) {
-                (ColumnRole::Key, SourceKind::Table) => " PRIMARY KEY",
-                (ColumnRole::Key, SourceKind::Stream) => " KEY",
-                _ => "",
-            };
-            format!("`{n}` {}{role}", runnel_planner::types::display_type(t))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    columns.iter().map(|(n, t, r)| column_text(n, t, *r, None, kind)).collect::<Vec<_>>().join(", ")
 }
