@@ -23,6 +23,8 @@ use crate::error::RuntimeError;
 use crate::pipeline::{physical, Pipeline, SinkWriter};
 use crate::source::RecordError;
 pub use crate::topic::TopicRecord;
+use crate::kafka::query::{KafkaQuery, QueryStats};
+use crate::kafka::{KafkaConfig, KafkaTopics};
 use crate::topic::{MemoryTopics, TopicStore};
 
 /// Which family of ksqlDB exception an error corresponds to (the QTT `expectedException.type`).
@@ -126,8 +128,20 @@ impl From<&SourceDef> for SourceDescription {
 
 struct RunningQuery {
     id: String,
-    pipeline: Pipeline,
+    task: QueryTask,
 }
+
+/// How a persistent query runs: stepped by [`Engine::process`] over the in-memory log, or on
+/// its own consumer thread over Kafka.
+enum QueryTask {
+    Stepped(Box<Pipeline>),
+    Kafka(KafkaQuery),
+}
+
+/// Config keys the engine reads (ksqlDB's names).
+const SERVICE_ID: &str = "ksql.service.id";
+const AUTO_OFFSET_RESET: &str = "auto.offset.reset";
+const STREAMS_AUTO_OFFSET_RESET: &str = "ksql.streams.auto.offset.reset";
 
 /// The executor. See the module docs.
 pub struct Engine {
@@ -135,6 +149,10 @@ pub struct Engine {
     context: KsqlContext,
     catalog: Catalog,
     topics: Box<dyn TopicStore>,
+    /// Set when queries run over Kafka.
+    kafka: Option<KafkaConfig>,
+    /// CREATE STREAM/TABLE without PARTITIONS must name an existing topic.
+    require_existing_topics: bool,
     queries: Vec<RunningQuery>,
     /// Records skipped by queries (the processing log).
     processing_errors: Vec<RecordError>,
@@ -154,9 +172,65 @@ impl Engine {
             context: KsqlContext::new(),
             catalog: Catalog::new(),
             topics,
+            kafka: None,
+            require_existing_topics: false,
             queries: Vec::new(),
             processing_errors: Vec::new(),
         }
+    }
+
+    /// A new engine over a Kafka cluster: topics are created there and every persistent
+    /// query consumes and produces on its own thread.
+    pub fn with_kafka(properties: BTreeMap<String, String>, kafka: KafkaConfig) -> Result<Self, EngineError> {
+        let topics = KafkaTopics::connect(kafka.clone())?;
+        let mut engine = Self::with_topics(properties, Box::new(topics));
+        engine.kafka = Some(kafka);
+        engine.require_existing_topics = true;
+        Ok(engine)
+    }
+
+    /// The service id (`ksql.service.id`), which prefixes internal names such as consumer groups.
+    pub fn service_id(&self) -> &str {
+        self.config.get(SERVICE_ID).unwrap_or("default_")
+    }
+
+    fn start_query(&mut self, id: String, pipeline: Pipeline) -> Result<(), EngineError> {
+        let task = match &self.kafka {
+            None => QueryTask::Stepped(Box::new(pipeline)),
+            Some(kafka) => {
+                let group = format!("_runnel-{}-query_{id}", self.service_id());
+                let reset = self
+                    .config
+                    .get(AUTO_OFFSET_RESET)
+                    .or_else(|| self.config.get(STREAMS_AUTO_OFFSET_RESET))
+                    .unwrap_or("latest");
+                QueryTask::Kafka(KafkaQuery::start(&id, &group, reset, pipeline, kafka)?)
+            }
+        };
+        self.queries.push(RunningQuery { id, task });
+        Ok(())
+    }
+
+    /// A throw-away copy for validating statements before they are logged and run: same
+    /// catalog and config, topics mirrored (names and partition counts) into memory, no
+    /// running queries. Executing a statement there has no effect outside it.
+    pub fn sandbox(&self) -> Engine {
+        let mut topics = MemoryTopics::new();
+        for (name, partitions) in self.topics.topic_partitions() {
+            let _ = topics.create_topic(&name, partitions);
+        }
+        let mut sandbox = Engine::with_topics(self.config.properties.clone(), Box::new(topics));
+        sandbox.catalog = self.catalog.clone();
+        sandbox.require_existing_topics = self.require_existing_topics;
+        sandbox
+    }
+
+    /// Counters of a query running over Kafka.
+    pub fn query_stats(&self, id: &str) -> Option<Arc<QueryStats>> {
+        self.queries.iter().find(|q| q.id == id).and_then(|q| match &q.task {
+            QueryTask::Kafka(k) => Some(k.stats().clone()),
+            QueryTask::Stepped(_) => None,
+        })
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -204,6 +278,11 @@ impl Engine {
                     }
                 }
                 let def = plan_create_source(*kind, name, *is_source, columns, properties, &self.catalog.types, &self.config, text)?;
+                // Against a real cluster a source names an existing topic unless PARTITIONS
+                // asks for a new one (ksqlDB's rule); the test log creates topics on demand.
+                if self.require_existing_topics && def.partitions.is_none() && self.topics.partitions(&def.topic).is_none() {
+                    return Err(EngineError::statement(format!("Kafka topic does not exist: {}", def.topic)));
+                }
                 self.topics.create_topic(&def.topic, def.partitions.unwrap_or(1))?;
                 self.catalog.put_source(def);
                 Ok(())
@@ -240,14 +319,14 @@ impl Engine {
                 self.topics.create_topic(&sink.topic, partitions)?;
                 let prefix = if *kind == SourceKind::Stream { "CSAS" } else { "CTAS" };
                 let id = format!("{prefix}_{name}_{}", self.catalog.next_query_number());
+                self.start_query(id.clone(), pipeline)?;
                 self.catalog.put_query(QueryDef {
-                    id: id.clone(),
+                    id,
                     statement: text.to_string(),
                     sources: planned.sources.clone(),
                     sink: Some(name.clone()),
                 });
                 self.catalog.put_source(sink);
-                self.queries.push(RunningQuery { id, pipeline });
                 Ok(())
             }
             Statement::InsertInto { target, query, .. } => {
@@ -286,13 +365,13 @@ impl Engine {
                 let plan = planned.with_sink(target);
                 let pipeline = Pipeline::compile(&plan, &sink)?;
                 let id = format!("INSERTQUERY_{}", self.catalog.next_query_number());
+                self.start_query(id.clone(), pipeline)?;
                 self.catalog.put_query(QueryDef {
-                    id: id.clone(),
+                    id,
                     statement: text.to_string(),
                     sources: planned.sources.clone(),
                     sink: Some(target.clone()),
                 });
-                self.queries.push(RunningQuery { id, pipeline });
                 Ok(())
             }
             Statement::InsertValues { target, columns, values } => self.insert_values(target, columns.as_deref(), values),
@@ -507,7 +586,8 @@ impl Engine {
         loop {
             let mut progressed = false;
             for q in &mut self.queries {
-                let read = q.pipeline.poll(self.topics.as_mut(), &mut self.processing_errors).map_err(|e| EngineError {
+                let QueryTask::Stepped(pipeline) = &mut q.task else { continue };
+                let read = pipeline.poll(self.topics.as_mut(), &mut self.processing_errors).map_err(|e| EngineError {
                     kind: ErrorKind::Processing,
                     message: format!("Exception caught in process. query={}: {e}", q.id),
                 })?;

@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod error;
 pub mod format;
+pub mod kafka;
 pub mod pipeline;
 pub mod source;
 pub mod topic;

@@ -126,6 +126,16 @@ impl Pipeline {
         })
     }
 
+    /// The topic this query consumes.
+    pub fn source_topic(&self) -> &str {
+        &self.source_topic
+    }
+
+    /// The topic this query writes.
+    pub fn sink_topic(&self) -> &str {
+        &self.sink.topic
+    }
+
     /// Processes everything available on the source topic. Returns the number of records read.
     pub fn poll(&mut self, topics: &mut dyn TopicStore, errors: &mut Vec<RecordError>) -> RuntimeResult<usize> {
         let mut total = 0;
@@ -145,7 +155,9 @@ impl Pipeline {
         }
     }
 
-    fn process(&mut self, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<Vec<TopicRecord>> {
+    /// Runs source records (in order) through the query; returns the records for the sink
+    /// topic. Records that fail are skipped and reported in `errors`.
+    pub fn process(&mut self, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<Vec<TopicRecord>> {
         let decoded = self.decoder.decode(&self.source_topic, records, errors)?;
         let mut batch = decoded.batch;
         // A null value is a delete for tables and a null-valued event for streams (whose

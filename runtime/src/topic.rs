@@ -30,6 +30,10 @@ pub trait TopicStore: Send {
     fn delete_topic(&mut self, name: &str);
     fn partitions(&self, name: &str) -> Option<i32>;
     fn topic_names(&self) -> Vec<String>;
+    /// Every topic with its partition count.
+    fn topic_partitions(&self) -> Vec<(String, i32)> {
+        self.topic_names().into_iter().filter_map(|n| self.partitions(&n).map(|p| (n, p))).collect()
+    }
     /// Appends a record; the partition is chosen from the key (Kafka's murmur2 partitioner)
     /// unless `partition` is given. Returns (partition, offset).
     fn append(&mut self, topic: &str, partition: Option<i32>, record: TopicRecord) -> RuntimeResult<(i32, i64)>;

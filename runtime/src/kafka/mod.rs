@@ -1,0 +1,315 @@
+//! Kafka I/O through rdkafka: the [`TopicStore`] over a real cluster ([`KafkaTopics`]) and
+//! persistent queries run as consumer threads ([`query::KafkaQuery`]).
+//!
+//! Producers write with `acks=all` and idempotence on, and partition keyed records with
+//! murmur2 like Kafka's Java clients (librdkafka's default partitioner differs), so records
+//! land where ksqlDB would put them.
+
+pub mod command_log;
+pub mod query;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers as _, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::error::{RuntimeError, RuntimeResult};
+use crate::topic::{Headers, Position, TopicRecord, TopicStore};
+
+/// How long admin and metadata requests may take before they are reported as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the cluster is and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    pub bootstrap_servers: String,
+    /// Client properties passed through to rdkafka (`security.protocol`, `sasl.*`, ...).
+    pub client_properties: BTreeMap<String, String>,
+    /// Replication factor for topics Runnel creates when the statement does not give one.
+    pub default_replicas: i32,
+}
+
+impl KafkaConfig {
+    pub fn new(bootstrap_servers: impl Into<String>) -> Self {
+        KafkaConfig { bootstrap_servers: bootstrap_servers.into(), client_properties: BTreeMap::new(), default_replicas: 1 }
+    }
+
+    /// A client config with the bootstrap servers and pass-through properties.
+    pub(crate) fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        for (k, v) in &self.client_properties {
+            config.set(k, v);
+        }
+        config
+    }
+
+    /// A producer config: acks=all, idempotent, Java-compatible partitioning.
+    pub(crate) fn producer(&self) -> ClientConfig {
+        let mut config = self.client();
+        config
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5");
+        config
+    }
+}
+
+fn kafka_error(what: &str, e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Topic(format!("{what}: {e}"))
+}
+
+/// Counts failed deliveries so that a writer knows whether everything it sent was
+/// acknowledged before it commits its input offsets.
+#[derive(Default)]
+pub(crate) struct DeliveryTracker {
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl DeliveryTracker {
+    /// The first delivery failure since the last call, if any (and resets the count).
+    pub(crate) fn take_failure(&self) -> Option<String> {
+        if self.failed.swap(0, Ordering::AcqRel) == 0 {
+            return None;
+        }
+        self.first_error.lock().ok().and_then(|mut e| e.take()).or_else(|| Some("delivery failed".into()))
+    }
+}
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, message)) = result {
+            // Only failures take the lock; successful deliveries cost nothing here.
+            if self.failed.fetch_add(1, Ordering::AcqRel) == 0 {
+                if let Ok(mut first) = self.first_error.lock() {
+                    *first = Some(format!("could not write to {}: {e}", message.topic()));
+                }
+            }
+        }
+    }
+}
+
+pub(crate) type TrackedProducer = ThreadedProducer<DeliveryTracker>;
+
+pub(crate) fn tracked_producer(config: &KafkaConfig) -> RuntimeResult<TrackedProducer> {
+    config.producer().create_with_context(DeliveryTracker::default()).map_err(|e| kafka_error("cannot create a Kafka producer", e))
+}
+
+/// Queues one record, waiting while the producer's queue is full.
+pub(crate) fn send(producer: &TrackedProducer, topic: &str, partition: Option<i32>, record: &TopicRecord) -> RuntimeResult<()> {
+    let mut headers = None;
+    if !record.headers.is_empty() {
+        let mut owned = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (key, value) in &record.headers {
+            owned = owned.insert(Header { key, value: value.as_deref() });
+        }
+        headers = Some(owned);
+    }
+    let mut base: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).timestamp(record.timestamp);
+    base.key = record.key.as_deref();
+    base.payload = record.value.as_deref();
+    base.partition = partition;
+    base.headers = headers;
+    loop {
+        match producer.send(base) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                base = back;
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((e, _)) => return Err(kafka_error(&format!("could not write to {topic}"), e)),
+        }
+    }
+}
+
+/// Waits until everything queued is acknowledged; fails if any record was not.
+pub(crate) fn flush(producer: &TrackedProducer) -> RuntimeResult<()> {
+    producer.flush(REQUEST_TIMEOUT).map_err(|e| kafka_error("could not flush the producer", e))?;
+    match producer.context().take_failure() {
+        Some(e) => Err(RuntimeError::Topic(e)),
+        None => Ok(()),
+    }
+}
+
+/// A borrowed Kafka message as a [`TopicRecord`].
+pub(crate) fn to_record(message: &BorrowedMessage<'_>) -> TopicRecord {
+    let headers: Headers = match message.headers() {
+        Some(h) => h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect(),
+        None => Vec::new(),
+    };
+    TopicRecord {
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        timestamp: message.timestamp().to_millis().unwrap_or(0),
+        headers,
+        partition: message.partition(),
+        offset: message.offset(),
+    }
+}
+
+/// Topics of a Kafka cluster behind the [`TopicStore`] interface. Calls block until the
+/// cluster answers, so async callers run them on a blocking thread.
+pub struct KafkaTopics {
+    config: KafkaConfig,
+    admin: AdminClient<DefaultClientContext>,
+    producer: TrackedProducer,
+    /// Reads a whole topic for [`TopicStore::read`] (tests, PRINT): no group, no commits.
+    reader: BaseConsumer,
+}
+
+impl KafkaTopics {
+    pub fn connect(config: KafkaConfig) -> RuntimeResult<Self> {
+        let admin = config.client().create().map_err(|e| kafka_error("cannot create a Kafka admin client", e))?;
+        let producer = tracked_producer(&config)?;
+        let reader = config
+            .client()
+            .set("group.id", "runnel-reader")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create()
+            .map_err(|e| kafka_error("cannot create a Kafka consumer", e))?;
+        let topics = KafkaTopics { config, admin, producer, reader };
+        // Fail fast with a clear message when the cluster is unreachable.
+        topics.producer.client().fetch_metadata(None, REQUEST_TIMEOUT).map_err(|e| {
+            kafka_error(&format!("cannot reach the Kafka cluster at {}", topics.config.bootstrap_servers), e)
+        })?;
+        Ok(topics)
+    }
+
+    pub fn config(&self) -> &KafkaConfig {
+        &self.config
+    }
+
+    fn partition_count(&self, name: &str) -> RuntimeResult<Option<i32>> {
+        let metadata = self
+            .producer
+            .client()
+            .fetch_metadata(Some(name), REQUEST_TIMEOUT)
+            .map_err(|e| kafka_error(&format!("cannot read metadata of topic {name}"), e))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == name && t.error().is_none())
+            .map(|t| t.partitions().len() as i32)
+            .filter(|&n| n > 0))
+    }
+}
+
+impl TopicStore for KafkaTopics {
+    fn create_topic(&mut self, name: &str, partitions: i32) -> RuntimeResult<()> {
+        if partitions < 1 {
+            return Err(RuntimeError::Topic(format!("Invalid partition count {partitions} for topic {name}")));
+        }
+        if self.partition_count(name)?.is_some() {
+            return Ok(());
+        }
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(self.config.default_replicas));
+        let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+        let results = futures::executor::block_on(self.admin.create_topics([&topic], &options))
+            .map_err(|e| kafka_error(&format!("cannot create topic {name}"), e))?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => return Err(kafka_error(&format!("cannot create topic {topic}"), code)),
+            }
+        }
+        // Metadata can trail creation: wait until the topic is visible so that producers and
+        // consumers started next find it.
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        while self.partition_count(name)?.is_none() {
+            if Instant::now() > deadline {
+                return Err(RuntimeError::Topic(format!("topic {name} was created but never became visible")));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    fn delete_topic(&mut self, name: &str) {
+        let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+        if let Err(e) = futures::executor::block_on(self.admin.delete_topics(&[name], &options)) {
+            tracing::warn!("could not delete topic {name}: {e}");
+        }
+    }
+
+    fn partitions(&self, name: &str) -> Option<i32> {
+        self.partition_count(name).ok().flatten()
+    }
+
+    fn topic_names(&self) -> Vec<String> {
+        self.topic_partitions().into_iter().map(|(name, _)| name).collect()
+    }
+
+    fn topic_partitions(&self) -> Vec<(String, i32)> {
+        match self.producer.client().fetch_metadata(None, REQUEST_TIMEOUT) {
+            Ok(m) => m
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none())
+                .map(|t| (t.name().to_string(), t.partitions().len() as i32))
+                .collect(),
+            Err(e) => {
+                tracing::warn!("cannot list topics: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    fn append(&mut self, topic: &str, partition: Option<i32>, record: TopicRecord) -> RuntimeResult<(i32, i64)> {
+        send(&self.producer, topic, partition, &record)?;
+        flush(&self.producer)?;
+        // The delivery report carries the offset; callers of append only need success.
+        Ok((partition.unwrap_or(-1), -1))
+    }
+
+    /// Reads the whole topic (partition by partition, to the end seen now) and hands `visit`
+    /// the records after the first `from`. Meant for tests and PRINT, not for queries.
+    fn read(&self, topic: &str, from: Position, max: usize, visit: &mut dyn FnMut(&[TopicRecord])) -> Position {
+        let Some(partitions) = self.partitions(topic) else { return from };
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            if assignment.add_partition_offset(topic, p, Offset::Beginning).is_err() {
+                return from;
+            }
+        }
+        if self.reader.assign(&assignment).is_err() {
+            return from;
+        }
+        let mut records = Vec::new();
+        let mut at_end = 0;
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        while at_end < partitions && Instant::now() < deadline {
+            match self.reader.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => records.push(to_record(&m)),
+                Some(Err(KafkaError::PartitionEOF(_))) => at_end += 1,
+                Some(Err(e)) => {
+                    tracing::warn!("reading {topic}: {e}");
+                    break;
+                }
+                None => {}
+            }
+        }
+        let _ = self.reader.unassign();
+        let start = from.min(records.len());
+        let end = records.len().min(start.saturating_add(max));
+        if start < end {
+            visit(&records[start..end]);
+        }
+        end.max(from)
+    }
+}

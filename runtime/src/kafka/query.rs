@@ -1,0 +1,168 @@
+//! A persistent query over Kafka: one consumer group per query, one thread that consumes
+//! batches, runs them through the compiled pipeline, produces the output and commits the
+//! input offsets only after every output record was acknowledged (at-least-once).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{flush, kafka_error, send, to_record, tracked_producer, KafkaConfig, TrackedProducer};
+use crate::error::{RuntimeError, RuntimeResult};
+use crate::pipeline::Pipeline;
+use crate::source::RecordError;
+use crate::topic::TopicRecord;
+
+/// Most records handed to the pipeline at once.
+const MAX_BATCH: usize = 4096;
+/// How long a poll waits for the first record of a batch (also how soon a stop is noticed).
+const POLL_WAIT: Duration = Duration::from_millis(100);
+
+/// What a running query reports about itself; read without stopping it.
+#[derive(Debug, Default)]
+pub struct QueryStats {
+    pub consumed: AtomicU64,
+    pub produced: AtomicU64,
+    /// Records skipped because they could not be decoded, processed or encoded.
+    pub record_errors: AtomicU64,
+    /// Set when the query stopped on an error it cannot skip (e.g. the cluster rejected output).
+    pub failure: Mutex<Option<String>>,
+}
+
+/// A persistent query running on its own thread; dropping it stops the thread.
+pub struct KafkaQuery {
+    stop: Arc<AtomicBool>,
+    stats: Arc<QueryStats>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl KafkaQuery {
+    /// Starts consuming the pipeline's source topic as consumer group `group_id`.
+    /// `auto_offset_reset` applies when the group has no committed offsets yet.
+    pub fn start(
+        id: &str,
+        group_id: &str,
+        auto_offset_reset: &str,
+        pipeline: Pipeline,
+        config: &KafkaConfig,
+    ) -> RuntimeResult<Self> {
+        let consumer: BaseConsumer = config
+            .client()
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", auto_offset_reset)
+            .set("isolation.level", "read_committed")
+            .create()
+            .map_err(|e| kafka_error("cannot create a Kafka consumer", e))?;
+        consumer
+            .subscribe(&[pipeline.source_topic()])
+            .map_err(|e| kafka_error(&format!("cannot subscribe to {}", pipeline.source_topic()), e))?;
+        let producer = tracked_producer(config)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(QueryStats::default());
+        let worker = Worker { consumer, producer, pipeline, stop: stop.clone(), stats: stats.clone() };
+        let thread = std::thread::Builder::new()
+            .name(format!("query-{id}"))
+            .spawn(move || worker.run())
+            .map_err(|e| RuntimeError::Internal(format!("cannot start a thread for query {id}: {e}")))?;
+        Ok(KafkaQuery { stop, stats, thread: Some(thread) })
+    }
+
+    pub fn stats(&self) -> &Arc<QueryStats> {
+        &self.stats
+    }
+}
+
+impl Drop for KafkaQuery {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Worker {
+    consumer: BaseConsumer,
+    producer: TrackedProducer,
+    pipeline: Pipeline,
+    stop: Arc<AtomicBool>,
+    stats: Arc<QueryStats>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut errors = Vec::new();
+        while !self.stop.load(Ordering::Acquire) {
+            batch.clear();
+            self.fill(&mut batch);
+            if batch.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.process(&batch, &mut errors) {
+                tracing::error!("query stopped: {e}");
+                if let Ok(mut failure) = self.stats.failure.lock() {
+                    *failure = Some(e.to_string());
+                }
+                return;
+            }
+        }
+    }
+
+    /// Waits up to [`POLL_WAIT`] for a record, then takes whatever else is already buffered.
+    fn fill(&self, batch: &mut Vec<TopicRecord>) {
+        let mut wait = POLL_WAIT;
+        while batch.len() < MAX_BATCH {
+            match self.consumer.poll(wait) {
+                Some(Ok(message)) => batch.push(to_record(&message)),
+                Some(Err(e)) => {
+                    tracing::warn!("consumer error: {e}");
+                    break;
+                }
+                None => break,
+            }
+            wait = Duration::ZERO;
+        }
+    }
+
+    fn process(&mut self, batch: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<()> {
+        errors.clear();
+        let outputs = self.pipeline.process(batch, errors)?;
+        self.stats.consumed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if !errors.is_empty() {
+            self.stats.record_errors.fetch_add(errors.len() as u64, Ordering::Relaxed);
+            for e in errors.iter() {
+                tracing::warn!("skipped record of {} at offset {}: {}", e.topic, e.offset, e.message);
+            }
+        }
+        let sink = self.pipeline.sink_topic().to_string();
+        for record in &outputs {
+            send(&self.producer, &sink, None, record)?;
+        }
+        flush(&self.producer)?;
+        self.stats.produced.fetch_add(outputs.len() as u64, Ordering::Relaxed);
+        self.commit(batch)
+    }
+
+    /// Commits, per partition, the offset after the last record of the batch.
+    fn commit(&self, batch: &[TopicRecord]) -> RuntimeResult<()> {
+        let mut next: HashMap<i32, i64> = HashMap::new();
+        for r in batch {
+            let entry = next.entry(r.partition).or_insert(r.offset + 1);
+            *entry = (*entry).max(r.offset + 1);
+        }
+        let topic = self.pipeline.source_topic();
+        let mut offsets = TopicPartitionList::new();
+        for (partition, offset) in next {
+            offsets
+                .add_partition_offset(topic, partition, Offset::Offset(offset))
+                .map_err(|e| kafka_error("cannot build the offsets to commit", e))?;
+        }
+        self.consumer.commit(&offsets, CommitMode::Sync).map_err(|e| kafka_error(&format!("cannot commit offsets of {topic}"), e))
+    }
+}
