@@ -25,6 +25,7 @@ const POLL_WAIT: Duration = Duration::from_millis(100);
 /// What a running query reports about itself; read without stopping it.
 #[derive(Debug, Default)]
 pub struct QueryStats {
+    /// Input records processed, their output acknowledged and their offsets committed.
     pub consumed: AtomicU64,
     pub produced: AtomicU64,
     /// Records skipped because they could not be decoded, processed or encoded.
@@ -133,7 +134,6 @@ impl Worker {
     fn process(&mut self, batch: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<()> {
         errors.clear();
         let outputs = self.pipeline.process(batch, errors)?;
-        self.stats.consumed.fetch_add(batch.len() as u64, Ordering::Relaxed);
         if !errors.is_empty() {
             self.stats.record_errors.fetch_add(errors.len() as u64, Ordering::Relaxed);
             for e in errors.iter() {
@@ -146,7 +146,9 @@ impl Worker {
         }
         flush(&self.producer)?;
         self.stats.produced.fetch_add(outputs.len() as u64, Ordering::Relaxed);
-        self.commit(batch)
+        self.commit(batch)?;
+        self.stats.consumed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Commits, per partition, the offset after the last record of the batch.

@@ -1,0 +1,197 @@
+//! Throughput over Kafka: Nexmark bids produced as JSON to a broker, q0/q1/q2 run as
+//! persistent queries, events/s from the query's start until it has consumed every bid, next
+//! to the raw floor measured in the same run (plain rdkafka consume + JSON decode of the same
+//! topic).
+//!
+//! `cargo run --release -p runnel-tests --bin runnel-bench -- [--events N] [--query q0|q1|q2|all]
+//! [--bootstrap-servers HOST:PORT]` (without bootstrap servers it starts the embedded broker).
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::{Offset, TopicPartitionList};
+use runnel_runtime::kafka::KafkaConfig;
+use runnel_runtime::Engine;
+use runnel_server::embedded_broker::EmbeddedBroker;
+use runnel_tests::nexmark::stateless::{bid_decoder, payloads, BATCH, BID_DDL, Q1, Q2};
+
+#[derive(Parser, Debug)]
+#[command(about = "Nexmark q0/q1/q2 as persistent queries over Kafka, against raw consume + decode")]
+struct Args {
+    /// Number of bids.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// q0, q1, q2 or all.
+    #[arg(long, default_value = "all")]
+    query: String,
+    /// Use this cluster instead of the embedded broker.
+    #[arg(long)]
+    bootstrap_servers: Option<String>,
+}
+
+/// q0 (pass-through), as in nexmark.md.
+const Q0: &str = "CREATE STREAM q0 AS SELECT * FROM bid EMIT CHANGES;";
+
+fn rate(events: usize, s: f64) -> String {
+    format!("{events} events in {s:.3} s = {:.3} M events/s", events as f64 / s / 1e6)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let queries: Vec<(&str, &str)> = match args.query.to_ascii_lowercase().as_str() {
+        "q0" => vec![("q0", Q0)],
+        "q1" => vec![("q1", Q1)],
+        "q2" => vec![("q2", Q2)],
+        "all" => vec![("q0", Q0), ("q1", Q1), ("q2", Q2)],
+        other => {
+            eprintln!("unknown --query {other} (q0, q1, q2 or all)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start tokio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (bootstrap, _broker) = match args.bootstrap_servers {
+        Some(b) => (b, None),
+        None => match runtime.block_on(EmbeddedBroker::start("127.0.0.1:0")) {
+            Ok(broker) => (broker.bootstrap_servers().to_string(), Some(broker)),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    match run(&bootstrap, args.events, &queries) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(bootstrap: &str, n: usize, queries: &[(&str, &str)]) -> Result<(), String> {
+    let config = KafkaConfig::new(bootstrap);
+    let properties = BTreeMap::from([("auto.offset.reset".to_string(), "earliest".to_string())]);
+    let mut engine = Engine::with_kafka(properties, config).map_err(|e| e.to_string())?;
+    engine.execute_sql(BID_DDL).map_err(|e| e.to_string())?;
+
+    let data = payloads(n);
+    let produce_s = produce(bootstrap, &data)?;
+    println!("produce: {}", rate(n, produce_s));
+
+    let (floor_s, floor_rows) = raw_consume_and_decode(bootstrap, n)?;
+    println!("raw floor (rdkafka consume + JSON decode): {}", rate(floor_rows, floor_s));
+
+    for (name, sql) in queries {
+        let id = format!("CSAS_{}_", name.to_ascii_uppercase());
+        let start = Instant::now();
+        engine.execute_sql(sql).map_err(|e| e.to_string())?;
+        let query_id = engine
+            .catalog()
+            .queries()
+            .map(|q| q.id.clone())
+            .find(|q| q.starts_with(&id))
+            .ok_or_else(|| format!("query {id} did not start"))?;
+        let stats = engine.query_stats(&query_id).ok_or("query does not run on Kafka")?;
+        let deadline = start + Duration::from_secs(600);
+        while stats.consumed.load(Ordering::Relaxed) < n as u64 {
+            if let Ok(Some(failure)) = stats.failure.lock().map(|f| f.clone()) {
+                return Err(format!("{name} failed: {failure}"));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{name} consumed only {} of {n} in 600 s", stats.consumed.load(Ordering::Relaxed)));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let s = start.elapsed().as_secs_f64();
+        println!(
+            "{name}: {} (produced {} records, {} skipped); ratio to raw floor: {:.2}x",
+            rate(n, s),
+            stats.produced.load(Ordering::Relaxed),
+            stats.record_errors.load(Ordering::Relaxed),
+            s / floor_s
+        );
+    }
+    Ok(())
+}
+
+fn produce(bootstrap: &str, data: &[Vec<u8>]) -> Result<f64, String> {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    for payload in data {
+        let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to("bid").payload(payload.as_slice());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(format!("produce: {e}")),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).map_err(|e| e.to_string())?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Consumes the whole `bid` topic with a plain consumer and decodes it into Arrow in batches.
+fn raw_consume_and_decode(bootstrap: &str, n: usize) -> Result<(f64, usize), String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "runnel-bench-floor")
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let partitions = consumer
+        .fetch_metadata(Some("bid"), Duration::from_secs(30))
+        .map_err(|e| e.to_string())?
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len() as i32);
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment.add_partition_offset("bid", p, Offset::Beginning).map_err(|e| e.to_string())?;
+    }
+    consumer.assign(&assignment).map_err(|e| e.to_string())?;
+    let mut decoder = bid_decoder();
+    let mut rows = 0;
+    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(600);
+    while rows < n && Instant::now() < deadline {
+        batch.clear();
+        let mut wait = Duration::from_millis(100);
+        while batch.len() < BATCH {
+            match consumer.poll(wait) {
+                Some(Ok(m)) => batch.push(m.payload().unwrap_or_default().to_vec()),
+                Some(Err(e)) => return Err(format!("consume: {e}")),
+                None => break,
+            }
+            wait = Duration::ZERO;
+        }
+        let refs: Vec<Option<&[u8]>> = batch.iter().map(|p| Some(p.as_slice())).collect();
+        let decoded = decoder.decode(&refs).map_err(|e| e.to_string())?;
+        rows += decoded.columns.first().map_or(0, |c| c.len());
+    }
+    Ok((start.elapsed().as_secs_f64(), rows))
+}
