@@ -224,13 +224,28 @@ pub(crate) fn write_decimal(out: &mut Vec<u8>, unscaled: i128, scale: i8) {
     // Digits on the stack: this runs once per DECIMAL value on the encode path.
     let mut stack = [0u8; 40];
     let mut pos = stack.len();
-    let mut rest = unscaled.unsigned_abs();
-    loop {
-        pos -= 1;
-        stack[pos] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
+    let abs = unscaled.unsigned_abs();
+    // u128 division is a library call per digit; most values fit in u64, whose division by
+    // a constant compiles to a multiply.
+    match u64::try_from(abs) {
+        Ok(mut rest) => loop {
+            pos -= 1;
+            stack[pos] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        },
+        Err(_) => {
+            let mut rest = abs;
+            loop {
+                pos -= 1;
+                stack[pos] = b'0' + (rest % 10) as u8;
+                rest /= 10;
+                if rest == 0 {
+                    break;
+                }
+            }
         }
     }
     let digits = &stack[pos..];
@@ -349,5 +364,10 @@ mod tests {
         assert_eq!(p(0, 2), "0.00");
         assert_eq!(p(123, 0), "123");
         assert_eq!(p(120000, 4), "12.0000");
+        // Beyond u64 (the slow path) and at its edges.
+        assert_eq!(p(u64::MAX as i128, 0), "18446744073709551615");
+        assert_eq!(p(u64::MAX as i128 + 1, 3), "18446744073709551.616");
+        assert_eq!(p(-(10i128.pow(30)) - 7, 2), "-10000000000000000000000000000.07");
+        assert_eq!(p(i128::MIN, 0), "-170141183460469231731687303715884105728");
     }
 }
