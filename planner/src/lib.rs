@@ -1,6 +1,7 @@
 //! runnel-planner: the catalog, ksql types and functions, and planning of statements onto
 //! DataFusion logical plans with streaming extension nodes.
 
+pub mod aggregate;
 pub mod catalog;
 pub mod config;
 pub mod context;

@@ -15,9 +15,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::common::{DFSchemaRef, Result as DfResult};
+use datafusion::common::{DFSchemaRef, Result as DfResult, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlan, TableSource, UserDefinedLogicalNodeCore};
-use runnel_parser::{JoinKind, WindowSpec};
+use runnel_parser::JoinKind;
 
 use crate::catalog::SourceDef;
 use crate::types::to_arrow;
@@ -188,20 +188,67 @@ impl UserDefinedLogicalNodeCore for ExplodeNode {
     }
 }
 
+/// One aggregate call of an [`AggregateNode`]: `function(args..., literals...)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AggregateCall {
+    /// Upper-case ksql name, e.g. `COUNT`, `TOPK`.
+    pub function: String,
+    /// Input columns holding the non-literal arguments (none for `COUNT(*)`).
+    pub args: Vec<usize>,
+    /// Literal parameters (TOPK's `k`, LATEST_BY_OFFSET's `n` and `ignoreNulls`).
+    pub literals: Vec<ScalarValue>,
+    pub return_type: DataType,
+}
+
+impl fmt::Display for AggregateCall {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let args: Vec<String> =
+            self.args.iter().map(|a| format!("#{a}")).chain(self.literals.iter().map(|l| l.to_string())).collect();
+        write!(f, "{}({})", self.function, args.join(", "))
+    }
+}
+
+/// Window sizes of a windowed aggregation, in ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WindowKind {
+    Tumbling { size: i64 },
+    Hopping { size: i64, advance: i64 },
+    Session { gap: i64 },
+}
+
+/// A windowed aggregation's windows, grace period and retention (all ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WindowDef {
+    pub kind: WindowKind,
+    pub grace: i64,
+    pub retention: i64,
+}
+
 /// GROUP BY [WINDOW]: keeps one aggregate state per group (and window).
+///
+/// The input's first `key_count` columns are the grouping values, then the aggregate
+/// arguments, then [`SINK_TIMESTAMP`] (the event time). The output is the group key columns
+/// `__K<i>`, the aggregate results `__AGG<i>`, the result timestamp [`SINK_TIMESTAMP`] and,
+/// when windowed, `WINDOWSTART`/`WINDOWEND`. `having` (over the output) hides groups: a group
+/// that stops matching is emitted as a delete.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AggregateNode {
     pub input: LogicalPlan,
-    pub group_by: Vec<Expr>,
-    pub aggregates: Vec<Expr>,
-    pub window: Option<WindowSpec>,
+    pub key_count: usize,
+    pub calls: Vec<AggregateCall>,
+    pub window: Option<WindowDef>,
+    /// EMIT FINAL: one result per window, when it closes.
+    pub emit_final: bool,
+    pub having: Option<Expr>,
+    /// The input is a table: updates retract the row's previous contribution.
+    pub table_input: bool,
     pub schema: DFSchemaRef,
 }
 
 impl PartialOrd for AggregateNode {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         match self.input.partial_cmp(&other.input) {
-            Some(Ordering::Equal) => self.group_by.partial_cmp(&other.group_by),
+            Some(Ordering::Equal) => self.key_count.partial_cmp(&other.key_count),
             o => o,
         }
     }
@@ -218,22 +265,31 @@ impl UserDefinedLogicalNodeCore for AggregateNode {
         &self.schema
     }
     fn expressions(&self) -> Vec<Expr> {
-        self.group_by.iter().chain(&self.aggregates).cloned().collect()
+        self.having.iter().cloned().collect()
     }
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "Aggregate: groupBy=[{}] aggr=[{}]", join_exprs(&self.group_by), join_exprs(&self.aggregates))?;
+        let calls: Vec<String> = self.calls.iter().map(|c| c.to_string()).collect();
+        write!(f, "Aggregate: keys={} aggr=[{}]", self.key_count, calls.join(", "))?;
         if let Some(w) = &self.window {
-            write!(f, " window={w:?}")?;
+            write!(f, " window={:?} grace={}ms retention={}ms", w.kind, w.grace, w.retention)?;
+        }
+        if self.emit_final {
+            write!(f, " emit=final")?;
+        }
+        if let Some(h) = &self.having {
+            write!(f, " having={h}")?;
         }
         Ok(())
     }
-    fn with_exprs_and_inputs(&self, exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
-        let (group_by, aggregates) = exprs.split_at(self.group_by.len());
+    fn with_exprs_and_inputs(&self, mut exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
         Ok(AggregateNode {
             input: inputs.swap_remove(0),
-            group_by: group_by.to_vec(),
-            aggregates: aggregates.to_vec(),
-            window: self.window.clone(),
+            having: exprs.pop(),
+            key_count: self.key_count,
+            calls: self.calls.clone(),
+            window: self.window,
+            emit_final: self.emit_final,
+            table_input: self.table_input,
             schema: self.schema.clone(),
         })
     }
@@ -308,8 +364,4 @@ impl UserDefinedLogicalNodeCore for JoinNode {
             _ => datafusion::common::internal_err!("Join needs two inputs and two key expressions"),
         }
     }
-}
-
-fn join_exprs(exprs: &[Expr]) -> String {
-    exprs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
 }

@@ -39,8 +39,10 @@ pub struct PlannedQuery {
     pub output: Vec<OutputColumn>,
     pub kind: SourceKind,
     pub window: Option<WindowInfo>,
-    /// True when the record key changes (PARTITION BY).
+    /// True when the record key changes (PARTITION BY, GROUP BY other than the source key).
     pub repartitioned: bool,
+    /// An aggregate keeps a STRUCT/ARRAY/MAP intermediate state (DELIMITED cannot hold it).
+    pub complex_intermediate: bool,
 }
 
 impl PlannedQuery {
@@ -63,11 +65,11 @@ pub struct QueryPlanner<'a> {
 }
 
 /// A select item after `*` expansion: the SQL expression and its output name.
-struct Item {
-    expr: sql::Expr,
-    name: String,
+pub(crate) struct Item {
+    pub(crate) expr: sql::Expr,
+    pub(crate) name: String,
     /// The user wrote `AS name`.
-    aliased: bool,
+    pub(crate) aliased: bool,
 }
 
 impl<'a> QueryPlanner<'a> {
@@ -75,7 +77,7 @@ impl<'a> QueryPlanner<'a> {
         QueryPlanner { catalog, context }
     }
 
-    fn exprs(&self) -> ExprPlanner<'_> {
+    pub(crate) fn exprs(&self) -> ExprPlanner<'_> {
         ExprPlanner::new(self.context, &self.catalog.types)
     }
 
@@ -84,15 +86,12 @@ impl<'a> QueryPlanner<'a> {
         if !query.joins.is_empty() {
             return Err(PlanError::unsupported("JOIN is not supported yet"));
         }
-        if !query.group_by.is_empty() || query.window.is_some() {
-            return Err(PlanError::unsupported("GROUP BY / WINDOW aggregations are not supported yet"));
-        }
-        if query.having.is_some() {
-            return Err(PlanError::statement("HAVING requires GROUP BY"));
-        }
         let source = self.catalog.source(&query.from.name).ok_or_else(|| {
             PlanError::statement(format!("{} does not exist.", query.from.name))
         })?;
+        if !query.group_by.is_empty() || query.window.is_some() || query.having.is_some() || self.has_aggregates(query) {
+            return self.plan_aggregate(query, source, sink_name);
+        }
         if source.kind == SourceKind::Table && source.window.is_some() && sink_name.is_some() {
             return Err(PlanError::statement("KSQL does not support persistent queries on windowed tables."));
         }
@@ -305,6 +304,7 @@ impl<'a> QueryPlanner<'a> {
             kind: source.kind,
             window: source.window,
             repartitioned,
+            complex_intermediate: false,
         })
     }
 
@@ -352,7 +352,7 @@ impl<'a> QueryPlanner<'a> {
     }
 
     /// Expands `*`, `src.*` and names every item.
-    fn expand_projection(
+    pub(crate) fn expand_projection(
         &self,
         query: &Query,
         source: &SourceDef,
@@ -556,7 +556,7 @@ fn literal_mismatch(target: &SqlType, item: &sql::Expr) -> Option<String> {
 }
 
 /// `EXPLODE(x)` -> `Some(x)`.
-fn table_function_arg(e: &sql::Expr) -> Result<Option<sql::Expr>> {
+pub(crate) fn table_function_arg(e: &sql::Expr) -> Result<Option<sql::Expr>> {
     let sql::Expr::Function(f) = e else { return Ok(None) };
     let is_explode = matches!(f.name.0.last(), Some(sql::ObjectNamePart::Identifier(id)) if id.value.eq_ignore_ascii_case("EXPLODE"));
     if !is_explode {
@@ -572,7 +572,7 @@ fn table_function_arg(e: &sql::Expr) -> Result<Option<sql::Expr>> {
 }
 
 /// The name ksql gives an unaliased select expression, if it has a natural one.
-fn natural_name(e: &sql::Expr) -> Option<String> {
+pub(crate) fn natural_name(e: &sql::Expr) -> Option<String> {
     match e {
         sql::Expr::Identifier(id) => Some(ident_name(id)),
         sql::Expr::CompoundIdentifier(parts) => parts.last().map(ident_name),
@@ -585,15 +585,16 @@ fn natural_name(e: &sql::Expr) -> Option<String> {
     }
 }
 
-fn quoted(name: &str) -> sql::Ident {
+pub(crate) fn quoted(name: &str) -> sql::Ident {
     sql::Ident::with_quote('`', name)
 }
 
 /// ksqlDB's "must include the X in its projection" error for the `missing` items.
-fn missing_from_projection(sink: Option<&str>, singular: &str, plural: &str, missing: &[String]) -> PlanError {
+pub(crate) fn missing_from_projection(sink: Option<&str>, singular: &str, plural: &str, missing: &[String]) -> PlanError {
     let (noun, list) = match missing {
         [one] => (singular, one.clone()),
-        _ => (plural, missing.join(" and ")),
+        [init @ .., last] => (plural, format!("{} and {last}", init.join(", "))),
+        [] => (plural, String::new()),
     };
     PlanError::statement(format!(
         "The query used to build `{}` must include the {noun} {list} in its projection (eg, SELECT {}...).",
@@ -603,11 +604,11 @@ fn missing_from_projection(sink: Option<&str>, singular: &str, plural: &str, mis
 }
 
 /// Structural equality ignoring aliases and qualifiers.
-fn same_expr(a: &Expr, b: &Expr) -> bool {
+pub(crate) fn same_expr(a: &Expr, b: &Expr) -> bool {
     strip(a) == strip(b)
 }
 
-fn strip(e: &Expr) -> Expr {
+pub(crate) fn strip(e: &Expr) -> Expr {
     use datafusion::common::tree_node::{Transformed, TreeNode};
     e.clone()
         .transform_up(|e| {
@@ -629,7 +630,7 @@ fn key_display_name(e: &Expr) -> String {
 }
 
 /// ksql's rendering of a planned expression in error messages, e.g. `ABS(INPUT.ID)`.
-fn display_for_error(e: &Expr, qualifier: &str) -> String {
+pub(crate) fn display_for_error(e: &Expr, qualifier: &str) -> String {
     match e {
         Expr::Column(c) => c.name.clone(),
         Expr::ScalarFunction(f) => format!(
@@ -641,14 +642,14 @@ fn display_for_error(e: &Expr, qualifier: &str) -> String {
     }
 }
 
-fn display_arg(e: &Expr, qualifier: &str) -> String {
+pub(crate) fn display_arg(e: &Expr, qualifier: &str) -> String {
     match e {
         Expr::Column(c) => format!("{qualifier}.{}", c.name),
         other => display_for_error(other, qualifier),
     }
 }
 
-fn clause_error(clause: &str, e: PlanError) -> PlanError {
+pub(crate) fn clause_error(clause: &str, e: PlanError) -> PlanError {
     match e {
         PlanError::Statement(m) => match field_not_found(&m) {
             Some(name) if clause == "PARTITION BY" => PlanError::statement(format!(
@@ -661,7 +662,7 @@ fn clause_error(clause: &str, e: PlanError) -> PlanError {
     }
 }
 
-fn select_error(expr: &sql::Expr, e: PlanError) -> PlanError {
+pub(crate) fn select_error(expr: &sql::Expr, e: PlanError) -> PlanError {
     match e {
         PlanError::Statement(m) => match field_not_found(&m) {
             Some(_) => PlanError::statement(format!("SELECT column '{}' cannot be resolved.", unquoted_display(expr))),
@@ -671,7 +672,7 @@ fn select_error(expr: &sql::Expr, e: PlanError) -> PlanError {
     }
 }
 
-fn unquoted_display(expr: &sql::Expr) -> String {
+pub(crate) fn unquoted_display(expr: &sql::Expr) -> String {
     match expr {
         sql::Expr::Identifier(id) => ident_name(id),
         sql::Expr::CompoundIdentifier(parts) => parts.iter().map(ident_name).collect::<Vec<_>>().join("."),
@@ -680,7 +681,7 @@ fn unquoted_display(expr: &sql::Expr) -> String {
 }
 
 /// Extracts the column name from DataFusion's "No field named X" message.
-fn field_not_found(message: &str) -> Option<String> {
+pub(crate) fn field_not_found(message: &str) -> Option<String> {
     let rest = message.split("No field named ").nth(1)?;
     let name = rest.split(". ").next().unwrap_or(rest).trim_end_matches('.');
     // `"S"."BOB"` -> BOB

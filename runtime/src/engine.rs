@@ -20,7 +20,7 @@ use runnel_planner::{KsqlContext, PlanError, PlannerConfig, QueryPlanner};
 pub use runnel_planner::catalog::{ColumnRole, WindowInfo, WindowType};
 
 use crate::error::RuntimeError;
-use crate::pipeline::{physical, Pipeline, SinkWriter};
+use crate::pipeline::{physical, Pipeline, PipelineOptions, SinkWriter};
 use crate::source::RecordError;
 pub use crate::topic::TopicRecord;
 use crate::kafka::query::{KafkaQuery, QueryStats};
@@ -313,12 +313,20 @@ impl Engine {
                 }
                 let input = self.catalog.require_source(&planned.sources[0])?.clone();
                 let sink = plan_sink(name, *kind, properties, &planned, &input, &self.config, text)?;
+                if planned.complex_intermediate && sink.value_format.format == runnel_planner::FormatName::Delimited {
+                    return Err(EngineError::statement(
+                        "One of the functions used in the statement has an intermediate type that the value format can not handle. Please remove the function or change the format.",
+                    ));
+                }
                 let plan = planned.with_sink(name);
-                let pipeline = Pipeline::compile(&plan, &sink)?;
+                let mut pipeline = Pipeline::compile_with(&plan, &sink, &self.pipeline_options())?;
                 let partitions = sink.partitions.or_else(|| self.topics.partitions(&input.topic)).unwrap_or(1);
                 self.topics.create_topic(&sink.topic, partitions)?;
                 let prefix = if *kind == SourceKind::Stream { "CSAS" } else { "CTAS" };
                 let id = format!("{prefix}_{name}_{}", self.catalog.next_query_number());
+                for topic in pipeline.set_query_id(self.service_id(), &id) {
+                    self.topics.create_topic(&topic, partitions)?;
+                }
                 self.start_query(id.clone(), pipeline)?;
                 self.catalog.put_query(QueryDef {
                     id,
@@ -363,8 +371,12 @@ impl Engine {
                     )));
                 }
                 let plan = planned.with_sink(target);
-                let pipeline = Pipeline::compile(&plan, &sink)?;
+                let mut pipeline = Pipeline::compile_with(&plan, &sink, &self.pipeline_options())?;
                 let id = format!("INSERTQUERY_{}", self.catalog.next_query_number());
+                let partitions = self.topics.partitions(&sink.topic).unwrap_or(1);
+                for topic in pipeline.set_query_id(self.service_id(), &id) {
+                    self.topics.create_topic(&topic, partitions)?;
+                }
                 self.start_query(id.clone(), pipeline)?;
                 self.catalog.put_query(QueryDef {
                     id,
@@ -451,6 +463,10 @@ impl Engine {
             // Listing, describing and session statements do not change the engine.
             _ => Ok(()),
         }
+    }
+
+    fn pipeline_options(&self) -> PipelineOptions {
+        PipelineOptions::from_properties(&self.config.properties)
     }
 
     /// Whether records written to `from` reach `to` through running queries (or `from == to`).

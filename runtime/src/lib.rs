@@ -3,12 +3,14 @@
 //! [`Engine`] is the in-process executor: it runs statements against a catalog and a topic
 //! store (the deterministic in-memory log, or Kafka), and drives persistent queries.
 
+pub mod aggregate;
 pub mod engine;
 pub mod error;
 pub mod format;
 pub mod kafka;
 pub mod pipeline;
 pub mod source;
+pub mod state;
 pub mod topic;
 
 pub use engine::{ColumnRole, Engine, EngineError, ErrorKind, SourceColumn, SourceDescription, TopicRecord, WindowInfo, WindowType};

@@ -19,10 +19,13 @@ use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 use runnel_parser::SourceKind;
 use runnel_planner::catalog::{ColumnRole, SourceDef, WindowType};
-use runnel_planner::nodes::{ExplodeNode, RepartitionNode, SinkNode, SourceTable, SINK_TIMESTAMP, SINK_WINDOWEND, SINK_WINDOWSTART};
+use runnel_planner::nodes::{AggregateNode, ExplodeNode, RepartitionNode, SinkNode, SourceTable, SINK_TIMESTAMP, SINK_WINDOWEND, SINK_WINDOWSTART};
 use runnel_planner::types::to_arrow;
 
+use crate::aggregate::functions::DEFAULT_COLLECTION_LIMIT;
+use crate::aggregate::{AggregateOperator, AggregateOutput};
 use crate::error::{RuntimeError, RuntimeResult};
+use crate::state::changelog_topic;
 use crate::format::{encode, Format, Wrapping};
 use crate::source::{runtime_format, wrapping, RecordError, SourceDecoder};
 use crate::topic::{Headers, Position, TopicRecord, TopicStore};
@@ -38,6 +41,46 @@ enum Operator {
     Explode { columns: Vec<usize>, schema: SchemaRef },
 }
 
+/// Settings that shape how a query runs (from the ksql/streams properties).
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Coalesce aggregate results per key per batch (`cache.max.bytes.buffering` > 0);
+    /// otherwise every update is emitted.
+    pub coalesce_updates: bool,
+    /// Cap on COLLECT_LIST/COLLECT_SET/HISTOGRAM sizes.
+    pub collection_limit: usize,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions { coalesce_updates: true, collection_limit: DEFAULT_COLLECTION_LIMIT }
+    }
+}
+
+impl PipelineOptions {
+    /// Reads `[ksql.streams.]cache.max.bytes.buffering` and `ksql.functions.collect_{list,set}.limit`.
+    pub fn from_properties(properties: &std::collections::BTreeMap<String, String>) -> Self {
+        let get = |k: &str| properties.get(k).or_else(|| properties.get(&format!("ksql.streams.{k}")));
+        let cache = get("cache.max.bytes.buffering").and_then(|v| v.trim().parse::<i64>().ok());
+        let limit = properties
+            .get("ksql.functions.collect_list.limit")
+            .or_else(|| properties.get("ksql.functions.collect_set.limit"))
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        PipelineOptions {
+            coalesce_updates: cache.is_none_or(|c| c > 0),
+            collection_limit: limit.unwrap_or(DEFAULT_COLLECTION_LIMIT),
+        }
+    }
+}
+
+/// What one step of a query produced: records for the sink topic and for its changelogs.
+#[derive(Debug, Default)]
+pub struct PipelineOutput {
+    pub sink: Vec<TopicRecord>,
+    /// (changelog topic, record)
+    pub changelog: Vec<(String, TopicRecord)>,
+}
+
 /// A compiled persistent query.
 pub struct Pipeline {
     source_topic: String,
@@ -45,15 +88,28 @@ pub struct Pipeline {
     /// PARTITION BY computes new keys; otherwise a record without a key stays without one.
     rekeyed: bool,
     decoder: SourceDecoder,
+    /// Operators before the aggregate (all of them when there is none).
     operators: Vec<Operator>,
+    aggregate: Option<AggregateOperator>,
+    /// Operators after the aggregate.
+    post_operators: Vec<Operator>,
     sink: SinkWriter,
     position: Position,
+    /// Changelog topic per store name, once the query has an id.
+    changelogs: Vec<(&'static str, String)>,
 }
 
 impl Pipeline {
-    /// Compiles `plan` (rooted at a Sink node) writing to `sink`.
+    /// Compiles `plan` (rooted at a Sink node) writing to `sink`, with default options.
     pub fn compile(plan: &LogicalPlan, sink: &SourceDef) -> RuntimeResult<Self> {
+        Self::compile_with(plan, sink, &PipelineOptions::default())
+    }
+
+    /// Compiles `plan` (rooted at a Sink node) writing to `sink`.
+    pub fn compile_with(plan: &LogicalPlan, sink: &SourceDef, options: &PipelineOptions) -> RuntimeResult<Self> {
         let mut operators = Vec::new();
+        let mut post_operators = None;
+        let mut aggregate = None;
         let mut node = plan;
         let source: SourceDef;
         let mut rekeyed = false;
@@ -63,6 +119,15 @@ impl Pipeline {
                     let any = ext.node.as_any();
                     if let Some(s) = any.downcast_ref::<SinkNode>() {
                         node = &s.input;
+                    } else if let Some(a) = any.downcast_ref::<AggregateNode>() {
+                        let having = match &a.having {
+                            Some(h) => Some(physical(h, &a.schema)?),
+                            None => None,
+                        };
+                        aggregate = Some(AggregateOperator::new(a, having, options.coalesce_updates, options.collection_limit)?);
+                        post_operators = Some(std::mem::take(&mut operators));
+                        rekeyed = true;
+                        node = &a.input;
                     } else if let Some(x) = any.downcast_ref::<ExplodeNode>() {
                         let schema = Arc::new(x.schema.as_arrow().clone());
                         let columns = x
@@ -111,7 +176,10 @@ impl Pipeline {
             }
         }
         operators.reverse();
-        let output_schema = match operators.last() {
+        let mut post_operators = post_operators.unwrap_or_default();
+        post_operators.reverse();
+        let last = if aggregate.is_some() { post_operators.last() } else { operators.last() };
+        let output_schema = match last {
             Some(Operator::Project { schema, .. } | Operator::Explode { schema, .. }) => schema.clone(),
             _ => return Err(RuntimeError::Internal("plan without a projection".into())),
         };
@@ -121,19 +189,66 @@ impl Pipeline {
             rekeyed,
             decoder: SourceDecoder::new(source)?,
             operators,
+            aggregate,
+            post_operators,
             sink: SinkWriter::new(sink, &output_schema)?,
             position: 0,
+            changelogs: Vec::new(),
         })
     }
 
-    /// The topic this query consumes.
+    /// Names this query's changelog topics (`_runnel-<service>-query_<id>-<store>-changelog`);
+    /// returns them so they can be created.
+    pub fn set_query_id(&mut self, service_id: &str, query_id: &str) -> Vec<String> {
+        self.changelogs = match &self.aggregate {
+            Some(a) => a.store_names().into_iter().map(|s| (s, changelog_topic(service_id, query_id, s))).collect(),
+            None => Vec::new(),
+        };
+        self.internal_topics()
+    }
+
+    /// The topic this query reads.
     pub fn source_topic(&self) -> &str {
         &self.source_topic
     }
 
-    /// The topic this query writes.
+    /// The topic this query writes its results to.
     pub fn sink_topic(&self) -> &str {
         &self.sink.topic
+    }
+
+    /// The internal (changelog) topics this query writes, after [`Pipeline::set_query_id`].
+    pub fn internal_topics(&self) -> Vec<String> {
+        self.changelogs.iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    /// Records dropped because their window had closed (late beyond the grace period).
+    pub fn late_records(&self) -> u64 {
+        self.aggregate.as_ref().map_or(0, |a| a.late_records())
+    }
+
+    /// Entries held in the query's state stores.
+    pub fn state_entries(&self) -> usize {
+        self.aggregate.as_ref().map_or(0, |a| a.state_entries())
+    }
+
+    /// Rebuilds the state stores from records of one of [`Pipeline::internal_topics`], in
+    /// topic order (call before processing input).
+    pub fn restore(&mut self, changelog_topic: &str, records: &[TopicRecord]) -> RuntimeResult<()> {
+        let Some(store) = self.changelogs.iter().find(|(_, t)| t == changelog_topic).map(|(s, _)| *s) else {
+            return Err(RuntimeError::Execution(format!("{changelog_topic} is not a changelog topic of this query")));
+        };
+        let Some(aggregate) = self.aggregate.as_mut() else { return Ok(()) };
+        let pairs: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = records.iter().map(|r| (r.key.clone(), r.value.clone())).collect();
+        aggregate.restore(store, &pairs)
+    }
+
+    /// EMIT FINAL windows also close by wall-clock time: emits those whose end + grace is at
+    /// or before `now_ms`. Never called from processing, so runs stay deterministic.
+    pub fn on_wall_clock(&mut self, now_ms: i64, errors: &mut Vec<RecordError>) -> RuntimeResult<PipelineOutput> {
+        let Some(aggregate) = self.aggregate.as_mut() else { return Ok(PipelineOutput::default()) };
+        let out = aggregate.on_wall_clock(now_ms)?;
+        self.finish_aggregate(out, errors)
     }
 
     /// Processes everything available on the source topic. Returns the number of records read.
@@ -141,7 +256,7 @@ impl Pipeline {
         let mut total = 0;
         loop {
             // Records are processed while borrowed from the log; outputs are appended after.
-            let mut outcome: Option<RuntimeResult<Vec<TopicRecord>>> = None;
+            let mut outcome: Option<RuntimeResult<PipelineOutput>> = None;
             let topic = self.source_topic.clone();
             let next = topics.read(&topic, self.position, BATCH_SIZE, &mut |records| {
                 total += records.len();
@@ -149,15 +264,18 @@ impl Pipeline {
             });
             let Some(out) = outcome else { return Ok(total) };
             self.position = next;
-            for record in out? {
+            let out = out?;
+            for record in out.sink {
                 topics.append(&self.sink.topic, None, record)?;
+            }
+            for (topic, record) in out.changelog {
+                topics.append(&topic, None, record)?;
             }
         }
     }
 
-    /// Runs source records (in order) through the query; returns the records for the sink
-    /// topic. Records that fail are skipped and reported in `errors`.
-    pub fn process(&mut self, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<Vec<TopicRecord>> {
+    /// Processes records of the source topic (in order) and returns what they produce.
+    pub fn process(&mut self, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<PipelineOutput> {
         let decoded = self.decoder.decode(&self.source_topic, records, errors)?;
         let mut batch = decoded.batch;
         // A null value is a delete for tables and a null-valued event for streams (whose
@@ -200,10 +318,42 @@ impl Pipeline {
                 }
             }
         }
+        if let Some(aggregate) = self.aggregate.as_mut() {
+            let keys: Vec<Option<&[u8]>> = origin.iter().map(|&r| records[r].key.as_deref()).collect();
+            let out = aggregate.on_batch(&batch, &deleted, &keys)?;
+            return self.finish_aggregate(out, errors);
+        }
         // Like Kafka Streams, outputs carry the headers of the record they came from.
         let headers: Vec<_> = origin.iter().map(|&r| records[r].headers.clone()).collect();
         let keyless: Vec<bool> = origin.iter().map(|&r| !self.rekeyed && records[r].key.is_none()).collect();
-        self.sink.write(&batch, &deleted, &keyless, &headers, errors)
+        Ok(PipelineOutput { sink: self.sink.write(&batch, &deleted, &keyless, &headers, errors)?, changelog: Vec::new() })
+    }
+
+    /// Runs the aggregate's results through the operators after it and encodes them, with
+    /// the changelog records of the state written meanwhile.
+    fn finish_aggregate(&mut self, out: AggregateOutput, errors: &mut Vec<RecordError>) -> RuntimeResult<PipelineOutput> {
+        let mut batch = out.batch;
+        for op in &self.post_operators {
+            if let Operator::Project { exprs, schema } = op {
+                let columns = exprs
+                    .iter()
+                    .zip(schema.fields())
+                    .map(|(e, f)| evaluate_column(e, &batch, f.data_type()))
+                    .collect::<RuntimeResult<Vec<_>>>()?;
+                batch = RecordBatch::try_new(schema.clone(), columns)?;
+            }
+        }
+        let keyless = vec![false; batch.num_rows()];
+        let sink = self.sink.write(&batch, &out.deleted, &keyless, &[], errors)?;
+        let mut changelog = Vec::new();
+        if let Some(aggregate) = self.aggregate.as_mut() {
+            for (store, key, value, timestamp) in aggregate.take_changelog()? {
+                if let Some((_, topic)) = self.changelogs.iter().find(|(s, _)| *s == store) {
+                    changelog.push((topic.clone(), TopicRecord { key, value, timestamp, ..TopicRecord::default() }));
+                }
+            }
+        }
+        Ok(PipelineOutput { sink, changelog })
     }
 }
 

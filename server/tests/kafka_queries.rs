@@ -13,12 +13,17 @@ fn record(key: &str, value: &str, timestamp: i64) -> TopicRecord {
     TopicRecord { key: Some(key.as_bytes().to_vec()), value: Some(value.as_bytes().to_vec()), timestamp, ..Default::default() }
 }
 
-/// Reads `topic` until it holds `count` records (or fails after a generous deadline).
+/// Reads `topic` until it holds `count` records (or gives up after a generous deadline).
 fn await_records(engine: &Engine, topic: &str, count: usize) -> Vec<TopicRecord> {
+    await_until(engine, topic, |records| records.len() >= count)
+}
+
+/// Reads `topic` until `done` holds for its records (or gives up after a generous deadline).
+fn await_until(engine: &Engine, topic: &str, done: impl Fn(&[TopicRecord]) -> bool) -> Vec<TopicRecord> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let records = engine.records(topic);
-        if records.len() >= count || Instant::now() > deadline {
+        if done(&records) || Instant::now() > deadline {
             return records;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -124,6 +129,49 @@ async fn sources_over_kafka_need_an_existing_topic_or_partitions() {
         assert_eq!(engine.topic_partitions("made"), None, "nor the cluster");
         engine.execute_sql("CREATE STREAM S (X INT) WITH (kafka_topic='made', partitions=3, value_format='JSON');").expect("create");
         assert_eq!(engine.topic_partitions("made"), Some(3));
+    })
+    .await
+    .expect("test body");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregate_state_is_restored_from_its_changelog_after_restart() {
+    let broker = EmbeddedBroker::start("127.0.0.1:0").await.expect("broker starts");
+    let config = KafkaConfig::new(broker.bootstrap_servers());
+    tokio::task::spawn_blocking(move || {
+        const DDL: &str = "CREATE STREAM CLICKS (USER STRING KEY, PAGE STRING) WITH (kafka_topic='clicks', value_format='JSON', partitions=2);";
+        const CTAS: &str = "CREATE TABLE PER_USER AS SELECT USER, COUNT(*) AS N FROM CLICKS GROUP BY USER;";
+        let latest = |records: &[TopicRecord]| {
+            let mut by_key = BTreeMap::new();
+            for r in records {
+                by_key.insert(
+                    String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).to_string(),
+                    String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).to_string(),
+                );
+            }
+            by_key
+        };
+        let mut engine = Engine::with_kafka(properties(), config.clone()).expect("engine connects");
+        engine.execute_sql(DDL).expect("create stream");
+        engine.execute_sql(CTAS).expect("ctas");
+        for user in ["ann", "bob", "ann"] {
+            engine.produce("clicks", record(user, r#"{"page": "home"}"#, 1)).expect("produce");
+        }
+        // Updates are coalesced per key per batch, so the number of records varies; the
+        // latest value per key does not.
+        let counted = |n: &'static str| move |records: &[TopicRecord]| latest(records).get("ann").map(String::as_str) == Some(n);
+        let out = await_until(&engine, "PER_USER", counted(r#"{"N":2}"#));
+        assert_eq!(latest(&out).get("ann").map(String::as_str), Some(r#"{"N":2}"#));
+        drop(engine);
+
+        let mut engine = Engine::with_kafka(properties(), config).expect("engine reconnects");
+        engine.execute_sql(DDL).expect("create stream again");
+        engine.execute_sql(CTAS).expect("ctas again");
+        engine.produce("clicks", record("ann", r#"{"page": "cart"}"#, 2)).expect("produce");
+        let out = await_until(&engine, "PER_USER", counted(r#"{"N":3}"#));
+        let latest = latest(&out);
+        assert_eq!(latest.get("ann").map(String::as_str), Some(r#"{"N":3}"#), "the count continues from the restored state");
+        assert_eq!(latest.get("bob").map(String::as_str), Some(r#"{"N":1}"#));
     })
     .await
     .expect("test body");

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use datafusion::logical_expr::{HigherOrderUDF, ScalarUDF};
 
+pub mod aggregates;
 pub mod bytes;
 pub mod collections;
 pub mod datetime;

@@ -162,6 +162,46 @@ pub(crate) fn to_record(message: &BorrowedMessage<'_>) -> TopicRecord {
     }
 }
 
+/// Every record of `topic` up to the end seen now, partition after partition, read with
+/// `consumer` (an `enable.partition.eof` consumer; its assignment is replaced and cleared).
+pub(crate) fn read_to_end(consumer: &BaseConsumer, topic: &str, partitions: i32) -> RuntimeResult<Vec<TopicRecord>> {
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment.add_partition_offset(topic, p, Offset::Beginning).map_err(|e| kafka_error(&format!("cannot read {topic}"), e))?;
+    }
+    consumer.assign(&assignment).map_err(|e| kafka_error(&format!("cannot read {topic}"), e))?;
+    let mut records = Vec::new();
+    let mut at_end = 0;
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let outcome = loop {
+        if at_end >= partitions {
+            break Ok(records);
+        }
+        if Instant::now() > deadline {
+            break Err(RuntimeError::Topic(format!("timed out reading {topic} to its end")));
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => records.push(to_record(&m)),
+            Some(Err(KafkaError::PartitionEOF(_))) => at_end += 1,
+            Some(Err(e)) => break Err(kafka_error(&format!("cannot read {topic}"), e)),
+            None => {}
+        }
+    };
+    let _ = consumer.unassign();
+    outcome
+}
+
+/// A consumer for [`read_to_end`]: no group offsets, end-of-partition events on.
+pub(crate) fn end_reader(config: &KafkaConfig) -> RuntimeResult<BaseConsumer> {
+    config
+        .client()
+        .set("group.id", "runnel-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .map_err(|e| kafka_error("cannot create a Kafka consumer", e))
+}
+
 /// Topics of a Kafka cluster behind the [`TopicStore`] interface. Calls block until the
 /// cluster answers, so async callers run them on a blocking thread.
 pub struct KafkaTopics {
@@ -176,13 +216,7 @@ impl KafkaTopics {
     pub fn connect(config: KafkaConfig) -> RuntimeResult<Self> {
         let admin = config.client().create().map_err(|e| kafka_error("cannot create a Kafka admin client", e))?;
         let producer = tracked_producer(&config)?;
-        let reader = config
-            .client()
-            .set("group.id", "runnel-reader")
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .create()
-            .map_err(|e| kafka_error("cannot create a Kafka consumer", e))?;
+        let reader = end_reader(&config)?;
         let topics = KafkaTopics { config, admin, producer, reader };
         // Fail fast with a clear message when the cluster is unreachable.
         topics.producer.client().fetch_metadata(None, REQUEST_TIMEOUT).map_err(|e| {
@@ -281,30 +315,13 @@ impl TopicStore for KafkaTopics {
     /// the records after the first `from`. Meant for tests and PRINT, not for queries.
     fn read(&self, topic: &str, from: Position, max: usize, visit: &mut dyn FnMut(&[TopicRecord])) -> Position {
         let Some(partitions) = self.partitions(topic) else { return from };
-        let mut assignment = TopicPartitionList::new();
-        for p in 0..partitions {
-            if assignment.add_partition_offset(topic, p, Offset::Beginning).is_err() {
+        let records = match read_to_end(&self.reader, topic, partitions) {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::warn!("{e}");
                 return from;
             }
-        }
-        if self.reader.assign(&assignment).is_err() {
-            return from;
-        }
-        let mut records = Vec::new();
-        let mut at_end = 0;
-        let deadline = Instant::now() + REQUEST_TIMEOUT;
-        while at_end < partitions && Instant::now() < deadline {
-            match self.reader.poll(Duration::from_millis(100)) {
-                Some(Ok(m)) => records.push(to_record(&m)),
-                Some(Err(KafkaError::PartitionEOF(_))) => at_end += 1,
-                Some(Err(e)) => {
-                    tracing::warn!("reading {topic}: {e}");
-                    break;
-                }
-                None => {}
-            }
-        }
-        let _ = self.reader.unassign();
+        };
         let start = from.min(records.len());
         let end = records.len().min(start.saturating_add(max));
         if start < end {

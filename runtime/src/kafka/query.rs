@@ -11,7 +11,7 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{flush, kafka_error, send, to_record, tracked_producer, KafkaConfig, TrackedProducer};
+use super::{end_reader, flush, kafka_error, read_to_end, send, to_record, tracked_producer, KafkaConfig, TrackedProducer};
 use crate::error::{RuntimeError, RuntimeResult};
 use crate::pipeline::Pipeline;
 use crate::source::RecordError;
@@ -48,9 +48,10 @@ impl KafkaQuery {
         id: &str,
         group_id: &str,
         auto_offset_reset: &str,
-        pipeline: Pipeline,
+        mut pipeline: Pipeline,
         config: &KafkaConfig,
     ) -> RuntimeResult<Self> {
+        restore_state(&mut pipeline, config)?;
         let consumer: BaseConsumer = config
             .client()
             .set("group.id", group_id)
@@ -85,6 +86,29 @@ impl Drop for KafkaQuery {
             let _ = thread.join();
         }
     }
+}
+
+/// Rebuilds the query's state stores from their changelog topics before it consumes input.
+fn restore_state(pipeline: &mut Pipeline, config: &KafkaConfig) -> RuntimeResult<()> {
+    let changelogs = pipeline.internal_topics();
+    if changelogs.is_empty() {
+        return Ok(());
+    }
+    let reader = end_reader(config)?;
+    for topic in changelogs {
+        let partitions = reader
+            .fetch_metadata(Some(&topic), Duration::from_secs(30))
+            .map_err(|e| kafka_error(&format!("cannot read metadata of {topic}"), e))?
+            .topics()
+            .first()
+            .map_or(0, |t| t.partitions().len() as i32);
+        if partitions == 0 {
+            continue;
+        }
+        let records = read_to_end(&reader, &topic, partitions)?;
+        pipeline.restore(&topic, &records)?;
+    }
+    Ok(())
 }
 
 struct Worker {
@@ -141,11 +165,14 @@ impl Worker {
             }
         }
         let sink = self.pipeline.sink_topic().to_string();
-        for record in &outputs {
+        for record in &outputs.sink {
             send(&self.producer, &sink, None, record)?;
         }
+        for (changelog, record) in &outputs.changelog {
+            send(&self.producer, changelog, None, record)?;
+        }
         flush(&self.producer)?;
-        self.stats.produced.fetch_add(outputs.len() as u64, Ordering::Relaxed);
+        self.stats.produced.fetch_add(outputs.sink.len() as u64, Ordering::Relaxed);
         self.commit(batch)?;
         self.stats.consumed.fetch_add(batch.len() as u64, Ordering::Relaxed);
         Ok(())

@@ -99,7 +99,11 @@ pub fn check_exception(exp: &ExpectedException, err: &EngineError, statement: Op
 }
 
 fn properties(tc: &TestCase) -> BTreeMap<String, String> {
-    tc.properties
+    // ksqlDB's test executor disables the record cache: every update is emitted.
+    let defaults = [("ksql.streams.cache.max.bytes.buffering".to_string(), "0".to_string())];
+    defaults
+        .into_iter()
+        .chain(tc.properties
         .iter()
         .map(|(k, v)| {
             let v = match v {
@@ -107,7 +111,7 @@ fn properties(tc: &TestCase) -> BTreeMap<String, String> {
                 other => other.to_string(),
             };
             (k.clone(), v)
-        })
+        }))
         .collect()
 }
 
