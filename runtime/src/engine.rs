@@ -21,6 +21,7 @@ pub use runnel_planner::catalog::{ColumnRole, WindowInfo, WindowType};
 
 use crate::error::RuntimeError;
 use crate::pipeline::{physical, Pipeline, PipelineOptions, SinkWriter};
+use crate::processing_log;
 use crate::source::RecordError;
 pub use crate::topic::TopicRecord;
 use crate::kafka::query::{KafkaQuery, QueryStats};
@@ -153,6 +154,8 @@ pub struct Engine {
     kafka: Option<KafkaConfig>,
     /// CREATE STREAM/TABLE without PARTITIONS must name an existing topic.
     require_existing_topics: bool,
+    /// Where queries over Kafka report skipped records.
+    processing_log: Option<String>,
     queries: Vec<RunningQuery>,
     /// Records skipped by queries (the processing log).
     processing_errors: Vec<RecordError>,
@@ -174,6 +177,7 @@ impl Engine {
             topics,
             kafka: None,
             require_existing_topics: false,
+            processing_log: None,
             queries: Vec::new(),
             processing_errors: Vec::new(),
         }
@@ -186,7 +190,23 @@ impl Engine {
         let mut engine = Self::with_topics(properties, Box::new(topics));
         engine.kafka = Some(kafka);
         engine.require_existing_topics = true;
+        engine.open_processing_log()?;
         Ok(engine)
+    }
+
+    /// Creates the processing log topic and its stream unless configured off.
+    fn open_processing_log(&mut self) -> Result<(), EngineError> {
+        let enabled = |key: &str| self.config.get(key).is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+        if !enabled(processing_log::TOPIC_AUTO_CREATE) {
+            return Ok(());
+        }
+        let topic = processing_log::processing_log_topic(self.service_id());
+        self.topics.create_topic(&topic, 1)?;
+        if enabled(processing_log::STREAM_AUTO_CREATE) && self.catalog.source(processing_log::PROCESSING_LOG_STREAM).is_none() {
+            self.execute_sql(&processing_log::processing_log_ddl(&topic))?;
+        }
+        self.processing_log = Some(topic);
+        Ok(())
     }
 
     /// The service id (`ksql.service.id`), which prefixes internal names such as consumer groups.
@@ -204,7 +224,7 @@ impl Engine {
                     .get(AUTO_OFFSET_RESET)
                     .or_else(|| self.config.get(STREAMS_AUTO_OFFSET_RESET))
                     .unwrap_or("latest");
-                QueryTask::Kafka(KafkaQuery::start(&id, &group, reset, pipeline, kafka)?)
+                QueryTask::Kafka(KafkaQuery::start(&id, &group, reset, pipeline, kafka, self.processing_log.clone())?)
             }
         };
         self.queries.push(RunningQuery { id, task });

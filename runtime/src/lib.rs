@@ -9,6 +9,7 @@ pub mod error;
 pub mod format;
 pub mod kafka;
 pub mod pipeline;
+pub mod processing_log;
 pub mod source;
 pub mod state;
 pub mod topic;

@@ -27,7 +27,7 @@ use crate::aggregate::{AggregateOperator, AggregateOutput};
 use crate::error::{RuntimeError, RuntimeResult};
 use crate::state::changelog_topic;
 use crate::format::{encode, Format, Wrapping};
-use crate::source::{runtime_format, wrapping, RecordError, SourceDecoder};
+use crate::source::{runtime_format, wrapping, RecordError, RecordErrorKind, SourceDecoder};
 use crate::topic::{Headers, Position, TopicRecord, TopicStore};
 
 /// Records read per batch.
@@ -516,7 +516,13 @@ impl SinkWriter {
                     None => k,
                 },
                 Err(e) => {
-                    errors.push(RecordError { topic: self.topic.clone(), offset: -1, message: format!("Failed to serialize key: {e}") });
+                    errors.push(RecordError {
+                        topic: self.topic.clone(),
+                        offset: -1,
+                        message: format!("Failed to serialize key: {e}"),
+                        kind: RecordErrorKind::Serialization { key: true },
+                        record: None,
+                    });
                     continue;
                 }
             };
@@ -527,6 +533,8 @@ impl SinkWriter {
                     topic: self.topic.clone(),
                     offset: -1,
                     message: format!("Invalid timestamp {timestamp}: output records need a non-negative timestamp"),
+                    kind: RecordErrorKind::Processing,
+                    record: None,
                 });
                 continue;
             }
@@ -540,6 +548,8 @@ impl SinkWriter {
                             topic: self.topic.clone(),
                             offset: -1,
                             message: format!("Failed to serialize value: {e}"),
+                            kind: RecordErrorKind::Serialization { key: false },
+                            record: None,
                         });
                         continue;
                     }

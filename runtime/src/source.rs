@@ -19,12 +19,27 @@ use crate::format::{Decoder, Format, Wrapping};
 use runnel_planner::functions::java_format::{JavaFormat, Zone};
 use crate::topic::TopicRecord;
 
-/// A problem with one record (it is skipped, as ksqlDB's processing log would report).
+/// A problem with one record (it is skipped and reported to the processing log).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordError {
     pub topic: String,
+    /// The input record's offset; -1 for output records.
     pub offset: i64,
     pub message: String,
+    pub kind: RecordErrorKind,
+    /// The bytes that failed to deserialize (key or value), for the processing log.
+    pub record: Option<Vec<u8>>,
+}
+
+/// The processing-log categories of ksqlDB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordErrorKind {
+    /// Reading the key (`key == true`) or value of an input record.
+    Deserialization { key: bool },
+    /// Evaluating the query over a decoded record (e.g. its timestamp).
+    Processing,
+    /// Writing the key or value of an output record.
+    Serialization { key: bool },
 }
 
 /// The runtime codec of a catalog format.
@@ -95,12 +110,19 @@ impl SourceDecoder {
     pub fn decode(&mut self, topic: &str, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<DecodedBatch> {
         let rows = records.len();
         let mut valid = vec![true; rows];
-        let mut report = |row: usize, message: String, valid: &mut Vec<bool>| {
+        let mut report = |row: usize, kind: RecordErrorKind, message: String, valid: &mut Vec<bool>| {
             if valid[row] {
                 valid[row] = false;
-                errors.push(RecordError { topic: topic.to_string(), offset: records[row].offset, message });
+                let record = match kind {
+                    RecordErrorKind::Deserialization { key: true } => records[row].key.clone(),
+                    RecordErrorKind::Deserialization { key: false } => records[row].value.clone(),
+                    _ => None,
+                };
+                errors.push(RecordError { topic: topic.to_string(), offset: records[row].offset, message, kind, record });
             }
         };
+        let key_error = RecordErrorKind::Deserialization { key: true };
+        let value_error = RecordErrorKind::Deserialization { key: false };
 
         // Windowed keys carry the window after the key bytes.
         let mut window_start = Vec::with_capacity(rows);
@@ -111,7 +133,7 @@ impl SourceDecoder {
                 (Some(w), Some(k)) => {
                     let suffix = if w.window_type == WindowType::Session { 16 } else { 8 };
                     if k.len() < suffix {
-                        report(row, format!("windowed key too short: {} bytes", k.len()), &mut valid);
+                        report(row, key_error, format!("windowed key too short: {} bytes", k.len()), &mut valid);
                         keys.push(None);
                         window_start.push(None);
                         window_end.push(None);
@@ -138,12 +160,12 @@ impl SourceDecoder {
         }
         let key_decoded = self.key_decoder.decode(&keys)?;
         for (row, e) in &key_decoded.errors {
-            report(*row, format!("Failed to deserialize key from topic: {topic}. {e}"), &mut valid);
+            report(*row, key_error, format!("Failed to deserialize key from topic: {topic}. {e}"), &mut valid);
         }
         let values: Vec<Option<&[u8]>> = records.iter().map(|r| r.value.as_deref()).collect();
         let value_decoded = self.value_decoder.decode(&values)?;
         for (row, e) in &value_decoded.errors {
-            report(*row, format!("Failed to deserialize value from topic: {topic}. {e}"), &mut valid);
+            report(*row, value_error, format!("Failed to deserialize value from topic: {topic}. {e}"), &mut valid);
         }
         let tombstone: Vec<bool> = records.iter().map(|r| r.value.is_none()).collect();
 
@@ -166,7 +188,7 @@ impl SourceDecoder {
                 for (row, t) in extracted.into_iter().enumerate() {
                     match t {
                         Ok(v) => rowtime[row] = v,
-                        Err(message) if !tombstone[row] => report(row, message, &mut valid),
+                        Err(message) if !tombstone[row] => report(row, RecordErrorKind::Processing, message, &mut valid),
                         Err(_) => {}
                     }
                 }
@@ -175,7 +197,7 @@ impl SourceDecoder {
         // Kafka Streams drops records whose timestamp is negative or missing.
         for row in 0..rows {
             if !tombstone[row] && rowtime[row].is_none_or(|t| t < 0) {
-                report(row, format!("Invalid timestamp {:?}: records need a non-negative timestamp", rowtime[row]), &mut valid);
+                report(row, RecordErrorKind::Processing, format!("Invalid timestamp {:?}: records need a non-negative timestamp", rowtime[row]), &mut valid);
             }
         }
         columns.push(Arc::new(Int64Array::from(rowtime)));

@@ -65,6 +65,12 @@ async fn csas_runs_over_kafka_and_resumes_after_restart() {
         assert!(timestamps.contains(&1001) && timestamps.contains(&1003), "{timestamps:?}");
         let stats = engine.query_stats("CSAS_BIG_0").expect("query runs on kafka");
         assert_eq!(stats.record_errors.load(std::sync::atomic::Ordering::Relaxed), 1, "the malformed record is skipped, not fatal");
+        let log = await_records(&engine, "default_ksql_processing_log", 1);
+        assert_eq!(log.len(), 1, "the skipped record is in the processing log");
+        let entry: serde_json::Value = serde_json::from_slice(log[0].value.as_deref().unwrap_or_default()).expect("entry is JSON");
+        assert_eq!(entry["logger"], "processing.CSAS_BIG_0");
+        assert_eq!(entry["message"]["deserializationError"]["topic"], "bids");
+        assert!(engine.source("KSQL_PROCESSING_LOG").is_some(), "the processing log stream exists");
         drop(engine);
 
         // A new engine with the same statements is the same query (same consumer group): it

@@ -14,6 +14,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::{end_reader, flush, kafka_error, read_to_end, send, to_record, tracked_producer, KafkaConfig, TrackedProducer};
 use crate::error::{RuntimeError, RuntimeResult};
 use crate::pipeline::Pipeline;
+use crate::processing_log;
 use crate::source::RecordError;
 use crate::topic::TopicRecord;
 
@@ -50,6 +51,7 @@ impl KafkaQuery {
         auto_offset_reset: &str,
         mut pipeline: Pipeline,
         config: &KafkaConfig,
+        processing_log: Option<String>,
     ) -> RuntimeResult<Self> {
         restore_state(&mut pipeline, config)?;
         let consumer: BaseConsumer = config
@@ -66,7 +68,15 @@ impl KafkaQuery {
         let producer = tracked_producer(config)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(QueryStats::default());
-        let worker = Worker { consumer, producer, pipeline, stop: stop.clone(), stats: stats.clone() };
+        let worker = Worker {
+            id: id.to_string(),
+            consumer,
+            producer,
+            pipeline,
+            processing_log,
+            stop: stop.clone(),
+            stats: stats.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name(format!("query-{id}"))
             .spawn(move || worker.run())
@@ -112,9 +122,12 @@ fn restore_state(pipeline: &mut Pipeline, config: &KafkaConfig) -> RuntimeResult
 }
 
 struct Worker {
+    id: String,
     consumer: BaseConsumer,
     producer: TrackedProducer,
     pipeline: Pipeline,
+    /// Topic that skipped records are reported to, if any.
+    processing_log: Option<String>,
     stop: Arc<AtomicBool>,
     stats: Arc<QueryStats>,
 }
@@ -160,8 +173,13 @@ impl Worker {
         let outputs = self.pipeline.process(batch, errors)?;
         if !errors.is_empty() {
             self.stats.record_errors.fetch_add(errors.len() as u64, Ordering::Relaxed);
+            let now = chrono::Utc::now().timestamp_millis();
             for e in errors.iter() {
-                tracing::warn!("skipped record of {} at offset {}: {}", e.topic, e.offset, e.message);
+                tracing::debug!("query {} skipped a record of {} at offset {}: {}", self.id, e.topic, e.offset, e.message);
+                if let Some(log) = &self.processing_log {
+                    let entry = TopicRecord { value: Some(processing_log::entry(&self.id, e, now)), timestamp: now, ..TopicRecord::default() };
+                    send(&self.producer, log, None, &entry)?;
+                }
             }
         }
         let sink = self.pipeline.sink_topic().to_string();
