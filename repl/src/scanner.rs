@@ -65,11 +65,12 @@ pub fn split_statements(input: &str) -> Split {
                     chars.next();
                     state = State::BlockComment;
                 }
-                ';' => match start.take() {
-                    Some(from) => split.statements.push(input[from..=at].to_string()),
+                ';' => {
                     // A lone `;` is an empty statement: nothing to send.
-                    None => {}
-                },
+                    if let Some(from) = start.take() {
+                        split.statements.push(input[from..=at].to_string());
+                    }
+                }
                 c if c.is_whitespace() => {}
                 c => {
                     start.get_or_insert(at);

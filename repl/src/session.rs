@@ -364,7 +364,7 @@ impl Session {
             // queries by id is told as well. Its answer changes nothing for the user.
             if let Some(id) = &outcome.query_id {
                 let client = &self.client;
-                let _ = self.runtime.block_on(tokio::time::timeout(CLOSE_QUERY_TIMEOUT, client.close_query(id)));
+                let _ = self.runtime.block_on(async { tokio::time::timeout(CLOSE_QUERY_TIMEOUT, client.close_query(id)).await });
             }
         }
         tail.push_str("Query terminated\n");
