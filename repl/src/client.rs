@@ -132,7 +132,7 @@ impl RestClient {
     }
 
     async fn send(&self, path: &str, request: reqwest::RequestBuilder) -> Result<reqwest::Response, CliError> {
-        request.send().await.map_err(|e| CliError::Connect { url: self.base.clone(), path: path.into(), reason: describe(&e) })
+        request.send().await.map_err(|e| CliError::Connect { url: self.base.clone(), path: path.into(), reason: root_cause(&e) })
     }
 
     async fn read_json(&self, path: &str, response: reqwest::Response) -> Result<Value, CliError> {
@@ -192,6 +192,16 @@ fn describe(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The innermost cause ("Connection refused (os error 111)"): what the user can act on,
+/// without the layers of "error sending request ... client error (Connect)".
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 /// Percent-encodes a property name for use as one path segment.

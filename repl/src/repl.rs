@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
-use rustyline::{Config, Editor};
+use rustyline::{CompletionType, Config, Editor};
 
 use crate::commands::{parse_cli_command, CliCommand, HELP_TEXT};
 use crate::editor::ReplHelper;
@@ -19,7 +19,10 @@ const MAX_HISTORY: usize = 10_000;
 
 pub fn run(session: &mut Session) {
     connect(session);
+    // List completion, as in bash and ksqlDB's CLI: Tab completes the common prefix, a second
+    // Tab lists the candidates.
     let config = Config::builder()
+        .completion_type(CompletionType::List)
         .auto_add_history(false)
         .max_history_size(MAX_HISTORY)
         .and_then(|b| b.history_ignore_dups(true))

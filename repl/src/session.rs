@@ -190,7 +190,10 @@ impl Session {
             let variables: HashMap<String, String> =
                 self.variables.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             runnel_parser::substitute_variables(raw, &variables)
-                .map_err(|e| CliError::Statement(format!("{e}\nStatement: {}", raw.trim())))?
+                .map_err(|e| {
+                    let at = e.location;
+                    CliError::Statement(format!("line {}:{}: {}\nStatement: {}", at.line, at.column, e.message, raw.trim()))
+                })?
         };
         match classify(&lex(&statement))? {
             Action::SetProperty { name, value } => self.set_property(name, value),
@@ -340,7 +343,9 @@ impl Session {
             let mut response = response?;
             stream_frames(&mut response, &mut reader, &mut printer, out, limits).await
         })?;
-        let mut tail = printer.finish();
+        // After Ctrl-C the terminal has echoed `^C` without a line break.
+        let mut tail = if matches!(outcome.end, QueryEnd::Interrupted) { String::from("\n") } else { String::new() };
+        tail.push_str(&printer.finish());
         match &outcome.end {
             QueryEnd::Completed(Some(message)) => tail.push_str(&format!("{message}\n")),
             QueryEnd::Completed(None) => {}
