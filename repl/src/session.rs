@@ -98,7 +98,8 @@ impl Session {
             variables: options.variables,
             command_sequence: None,
             sources: SourceNames::default(),
-            terminal_width: 80,
+            // The interactive loop measures the terminal; scripts use $COLUMNS or 80.
+            terminal_width: std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(80),
             script_depth: 0,
             out,
             err,
