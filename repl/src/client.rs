@@ -52,10 +52,8 @@ impl RestClient {
         if parsed.host_str().is_none() {
             return Err(bad("the URL has no host"));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-            .map_err(|e| bad(&describe(&e)))?;
+        let http =
+            reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).build().map_err(|e| bad(&describe(&e)))?;
         Ok(RestClient { http, base, credentials })
     }
 
@@ -65,7 +63,8 @@ impl RestClient {
 
     /// `GET /info`.
     pub async fn info(&self) -> Result<ServerInfo, CliError> {
-        let body = self.read_json("/info", self.send("/info", self.request(reqwest::Method::GET, "/info")).await?).await?;
+        let body =
+            self.read_json("/info", self.send("/info", self.request(reqwest::Method::GET, "/info")).await?).await?;
         let info = body.get("KsqlServerInfo").ok_or_else(|| CliError::BadResponse {
             path: "/info".into(),
             reason: format!("no KsqlServerInfo in {body}"),
@@ -79,7 +78,10 @@ impl RestClient {
         let response = self.send("/ksql", self.request(reqwest::Method::POST, "/ksql").json_body(request)).await?;
         match self.read_json("/ksql", response).await? {
             Value::Array(entities) => Ok(entities),
-            other => Err(CliError::BadResponse { path: "/ksql".into(), reason: format!("expected a JSON array, got {other}") }),
+            other => Err(CliError::BadResponse {
+                path: "/ksql".into(),
+                reason: format!("expected a JSON array, got {other}"),
+            }),
         }
     }
 
@@ -121,10 +123,8 @@ impl RestClient {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let builder = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header(reqwest::header::ACCEPT, KSQL_MEDIA_TYPE);
+        let builder =
+            self.http.request(method, format!("{}{path}", self.base)).header(reqwest::header::ACCEPT, KSQL_MEDIA_TYPE);
         match &self.credentials {
             Some(c) => builder.basic_auth(&c.user, Some(&c.password)),
             None => builder,
@@ -132,7 +132,11 @@ impl RestClient {
     }
 
     async fn send(&self, path: &str, request: reqwest::RequestBuilder) -> Result<reqwest::Response, CliError> {
-        request.send().await.map_err(|e| CliError::Connect { url: self.base.clone(), path: path.into(), reason: root_cause(&e) })
+        request.send().await.map_err(|e| CliError::Connect {
+            url: self.base.clone(),
+            path: path.into(),
+            reason: root_cause(&e),
+        })
     }
 
     async fn read_json(&self, path: &str, response: reqwest::Response) -> Result<Value, CliError> {
@@ -224,8 +228,14 @@ mod tests {
     #[test]
     fn urls_are_checked() {
         assert!(RestClient::new("http://localhost:8088/", None).is_ok());
-        assert_eq!(RestClient::new("http://localhost:8088/", None).map(|c| c.url().to_string()).ok().as_deref(), Some("http://localhost:8088"));
-        assert_eq!(RestClient::new("localhost:8088", None).map(|c| c.url().to_string()).ok().as_deref(), Some("http://localhost:8088"));
+        assert_eq!(
+            RestClient::new("http://localhost:8088/", None).map(|c| c.url().to_string()).ok().as_deref(),
+            Some("http://localhost:8088")
+        );
+        assert_eq!(
+            RestClient::new("localhost:8088", None).map(|c| c.url().to_string()).ok().as_deref(),
+            Some("http://localhost:8088")
+        );
         for bad in ["ftp://x", "https://secure:8088", "http://a b"] {
             assert!(matches!(RestClient::new(bad, None), Err(CliError::BadUrl { .. })), "{bad}");
         }

@@ -104,14 +104,9 @@ fn run(args: Args) -> Result<ExitCode, String> {
         properties,
         variables,
     };
-    let mut session = Session::new(
-        &args.server,
-        credentials,
-        options,
-        Box::new(std::io::stdout()),
-        Box::new(std::io::stderr()),
-    )
-    .map_err(|e| e.to_string())?;
+    let mut session =
+        Session::new(&args.server, credentials, options, Box::new(std::io::stdout()), Box::new(std::io::stderr()))
+            .map_err(|e| e.to_string())?;
 
     let batch = match (&args.file, &args.execute) {
         (Some(path), _) => Some(BatchInput::File(path.clone())),
@@ -146,7 +141,8 @@ enum BatchInput {
 
 /// Reads a Java-style properties file: `name=value` or `name: value` lines, `#`/`!` comments.
 fn read_properties(path: &Path) -> Result<BTreeMap<String, String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("Cannot read --config-file {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("Cannot read --config-file {}: {e}", path.display()))?;
     parse_properties(&text).map_err(|(line, message)| format!("{}:{line}: {message}", path.display()))
 }
 

@@ -95,7 +95,8 @@ pub fn run(session: &mut Session) {
 pub fn connect(session: &mut Session) -> bool {
     match session.server_info() {
         Ok(info) => {
-            let status = if info.status.is_empty() { String::new() } else { format!("Server Status: {}\n", info.status) };
+            let status =
+                if info.status.is_empty() { String::new() } else { format!("Server Status: {}\n", info.status) };
             session.print(&format!(
                 "runnel CLI v{}, Server v{} located at {}\n{status}\n\
                  Having trouble? Type 'help' (case-insensitive) for a rundown of how things work!\n\n",
@@ -136,7 +137,11 @@ fn run_command(session: &mut Session, editor: &mut Editor<ReplHelper, FileHistor
         }
         CliCommand::Version => {
             let server = session.server_info().map(|i| i.version).unwrap_or_else(|_| "unreachable".into());
-            session.print(&format!("runnel CLI v{}, server {}: v{server}\n", env!("CARGO_PKG_VERSION"), session.server_url()));
+            session.print(&format!(
+                "runnel CLI v{}, server {}: v{server}\n",
+                env!("CARGO_PKG_VERSION"),
+                session.server_url()
+            ));
         }
         CliCommand::Output(None) => {
             let text = format!("Output format: {}\n", session.output.name());

@@ -195,10 +195,7 @@ mod tests {
                      /* c; d */ SHOW TOPICS;";
         assert_eq!(
             statements(input),
-            vec![
-                "INSERT INTO s (a, `b;c`, \"d;e\") VALUES ('x;y', 'it''s;', 1);",
-                "SHOW TOPICS;"
-            ]
+            vec!["INSERT INTO s (a, `b;c`, \"d;e\") VALUES ('x;y', 'it''s;', 1);", "SHOW TOPICS;"]
         );
     }
 

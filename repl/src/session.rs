@@ -61,12 +61,24 @@ pub struct Session {
 /// How one statement is handled.
 #[derive(Debug, PartialEq)]
 enum Action {
-    SetProperty { name: String, value: String },
-    UnsetProperty { name: String },
-    Define { name: String, value: String },
-    Undefine { name: String },
+    SetProperty {
+        name: String,
+        value: String,
+    },
+    UnsetProperty {
+        name: String,
+    },
+    Define {
+        name: String,
+        value: String,
+    },
+    Undefine {
+        name: String,
+    },
     ShowVariables,
-    RunScript { path: String },
+    RunScript {
+        path: String,
+    },
     /// SELECT: streamed rows.
     Query,
     /// PRINT: streamed text lines.
@@ -83,10 +95,7 @@ impl Session {
         out: Box<dyn Write>,
         err: Box<dyn Write>,
     ) -> Result<Session, CliError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(CliError::Output)?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Output)?;
         Ok(Session {
             client: RestClient::new(url, credentials.clone())?,
             credentials,
@@ -190,11 +199,10 @@ impl Session {
         } else {
             let variables: HashMap<String, String> =
                 self.variables.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            runnel_parser::substitute_variables(raw, &variables)
-                .map_err(|e| {
-                    let at = e.location;
-                    CliError::Statement(format!("line {}:{}: {}\nStatement: {}", at.line, at.column, e.message, raw.trim()))
-                })?
+            runnel_parser::substitute_variables(raw, &variables).map_err(|e| {
+                let at = e.location;
+                CliError::Statement(format!("line {}:{}: {}\nStatement: {}", at.line, at.column, e.message, raw.trim()))
+            })?
         };
         match classify(&lex(&statement))? {
             Action::SetProperty { name, value } => self.set_property(name, value),
@@ -249,7 +257,9 @@ impl Session {
                 self.print(&format!("Successfully unset local property '{name}' (value was '{old}').\n"));
                 Ok(())
             }
-            None => Err(CliError::Statement(format!("Property '{name}' was not set in this session; nothing to unset."))),
+            None => {
+                Err(CliError::Statement(format!("Property '{name}' was not set in this session; nothing to unset.")))
+            }
         }
     }
 
@@ -261,8 +271,8 @@ impl Session {
                 path.display()
             )));
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| CliError::ReadFile { path: PathBuf::from(path), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| CliError::ReadFile { path: PathBuf::from(path), source })?;
         self.script_depth += 1;
         let split = split_statements(&text);
         let rest = split.rest.map(|r| format!("{};", r.trim_end()));
@@ -359,10 +369,7 @@ impl Session {
             }
         }
         if !reader.pending().is_empty() && !matches!(outcome.end, QueryEnd::Interrupted) {
-            tail.push_str(&format!(
-                "The stream ended inside a frame: {}\n",
-                String::from_utf8_lossy(reader.pending())
-            ));
+            tail.push_str(&format!("The stream ended inside a frame: {}\n", String::from_utf8_lossy(reader.pending())));
         }
         let stopped_by_client = matches!(outcome.end, QueryEnd::Interrupted | QueryEnd::RowLimit | QueryEnd::TimedOut);
         if stopped_by_client {
@@ -370,7 +377,9 @@ impl Session {
             // queries by id is told as well. Its answer changes nothing for the user.
             if let Some(id) = &outcome.query_id {
                 let client = &self.client;
-                let _ = self.runtime.block_on(async { tokio::time::timeout(CLOSE_QUERY_TIMEOUT, client.close_query(id)).await });
+                let _ = self
+                    .runtime
+                    .block_on(async { tokio::time::timeout(CLOSE_QUERY_TIMEOUT, client.close_query(id)).await });
             }
         }
         tail.push_str("Query terminated\n");
@@ -585,7 +594,10 @@ mod tests {
             action("SET 'auto.offset.reset' = 'earliest';").ok(),
             Some(Action::SetProperty { name: "auto.offset.reset".into(), value: "earliest".into() })
         );
-        assert_eq!(action("unset 'auto.offset.reset';").ok(), Some(Action::UnsetProperty { name: "auto.offset.reset".into() }));
+        assert_eq!(
+            action("unset 'auto.offset.reset';").ok(),
+            Some(Action::UnsetProperty { name: "auto.offset.reset".into() })
+        );
         assert_eq!(
             action("DEFINE topic = 'pageviews';").ok(),
             Some(Action::Define { name: "topic".into(), value: "pageviews".into() })
@@ -609,7 +621,9 @@ mod tests {
     fn malformed_client_statements_explain_the_syntax() {
         for sql in ["SET auto = 'x';", "UNSET;", "DEFINE x 'y';", "UNDEFINE;", "RUN SCRIPT file.sql;"] {
             match action(sql) {
-                Err(CliError::Statement(message)) => assert!(message.starts_with("Invalid syntax; expected: "), "{sql}: {message}"),
+                Err(CliError::Statement(message)) => {
+                    assert!(message.starts_with("Invalid syntax; expected: "), "{sql}: {message}")
+                }
                 other => panic!("{sql}: expected a syntax error, got {other:?}"),
             }
         }

@@ -27,12 +27,8 @@ fn cli(args: &[&str]) -> Command {
 }
 
 fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = cli(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start runnel");
+    let mut child =
+        cli(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start runnel");
     child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
     child.wait_with_output().expect("runnel output")
 }
@@ -45,7 +41,11 @@ fn text(bytes: &[u8]) -> String {
 fn execute_flag_runs_statements_and_renders_entities() {
     let server = MockKsqlServer::start();
     let output = run(
-        &[&server.url, "-e", "SHOW STREAMS; CREATE STREAM S (A INT) WITH (kafka_topic='s', value_format='json');\nDESCRIBE PAGEVIEWS;"],
+        &[
+            &server.url,
+            "-e",
+            "SHOW STREAMS; CREATE STREAM S (A INT) WITH (kafka_topic='s', value_format='json');\nDESCRIBE PAGEVIEWS;",
+        ],
         "",
     );
     let stdout = text(&output.stdout);
@@ -125,7 +125,10 @@ fn server_errors_are_shown_and_stop_the_batch() {
     let output = run(&[&server.url, "-e", "CREATE STREAM BAD;\nSHOW STREAMS;"], "");
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
-    assert!(stderr.contains("Error 40001: line 1:1: Syntax error at or near 'CREATE'\nStatement: CREATE STREAM BAD;"), "{stderr}");
+    assert!(
+        stderr.contains("Error 40001: line 1:1: Syntax error at or near 'CREATE'\nStatement: CREATE STREAM BAD;"),
+        "{stderr}"
+    );
     // The statement after the failing one was not sent.
     assert_eq!(server.statements_sent_to("/ksql"), vec!["CREATE STREAM BAD;"]);
 
@@ -173,7 +176,10 @@ fn script_file_with_run_script_comments_and_quoted_semicolons() {
 #[test]
 fn json_output_prints_entities_and_rows_as_json() {
     let server = MockKsqlServer::start();
-    let output = run(&[&server.url, "--output", "JSON", "-e", "SHOW STREAMS; SELECT * FROM PAGEVIEWS EMIT CHANGES LIMIT 2;"], "");
+    let output = run(
+        &[&server.url, "--output", "JSON", "-e", "SHOW STREAMS; SELECT * FROM PAGEVIEWS EMIT CHANGES LIMIT 2;"],
+        "",
+    );
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("\"@type\": \"streams\""), "{stdout}");
@@ -196,11 +202,14 @@ fn print_streams_topic_lines() {
     let output = run(&[&server.url, "-e", "PRINT 'pageviews' FROM BEGINNING LIMIT 2;"], "");
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}");
-    assert!(stdout.contains(
-        "Key format: KAFKA_STRING\nValue format: JSON or KAFKA_STRING\n\
+    assert!(
+        stdout.contains(
+            "Key format: KAFKA_STRING\nValue format: JSON or KAFKA_STRING\n\
          rowtime: 2024/01/01 00:00:00.000 Z, key: u1, value: {\"PAGEID\":\"p1\"}, partition: 0\n\
          rowtime: 2024/01/01 00:00:01.000 Z, key: u2, value: {\"PAGEID\":\"p2\"}, partition: 0\n"
-    ), "{stdout}");
+        ),
+        "{stdout}"
+    );
     assert_eq!(server.statements_sent_to("/query"), vec!["PRINT 'pageviews' FROM BEGINNING LIMIT 2;"]);
 }
 
@@ -211,7 +220,11 @@ fn unreachable_server_is_named_and_the_repl_keeps_running() {
     let url = format!("http://127.0.0.1:{port}");
     let output = run(&[&url, "-e", "SHOW STREAMS;"], "");
     assert!(!output.status.success());
-    assert!(text(&output.stderr).contains(&format!("Could not reach the server at {url} (/info)")), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains(&format!("Could not reach the server at {url} (/info)")),
+        "{}",
+        text(&output.stderr)
+    );
 
     // Interactive: the error block, then the prompt still works (help) until exit.
     let output = run(&[&url], "help\nSHOW STREAMS;\nexit\n");
@@ -310,7 +323,10 @@ fn ctrl_c_closes_the_push_query_but_not_the_repl() {
     assert!(out.contains(" PAGEVIEWS   | pageviews"), "{out}");
     assert!(out.contains("Exiting runnel."), "{out}");
     // The interrupted query was also closed by id.
-    assert!(server.requests().iter().any(|r| r.path == "/close-query" && r.json()["queryId"] == "transient_PAGEVIEWS_1"));
+    assert!(server
+        .requests()
+        .iter()
+        .any(|r| r.path == "/close-query" && r.json()["queryId"] == "transient_PAGEVIEWS_1"));
 }
 
 #[test]

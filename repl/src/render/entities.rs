@@ -31,17 +31,15 @@ pub fn render_entity(entity: &Value, context: &RenderContext<'_>) -> String {
             join_blocks(array_of(entity, "sourceDescriptions").iter().map(render_source_description))
         }
         "queryDescription" => render_query_description(&entity["queryDescription"]),
-        "query_descriptions" => {
-            join_blocks(array_of(entity, "queryDescriptions").iter().map(render_query_description))
-        }
+        "query_descriptions" => join_blocks(array_of(entity, "queryDescriptions").iter().map(render_query_description)),
         "kafka_topics" => render_topics(entity, false),
         "kafka_topics_extended" => render_topics(entity, true),
         "type_list" => render_types(entity),
         "function_names" => render_function_names(entity),
         "describe_function" => render_function(entity),
-        "variables" => render_variables(
-            array_of(entity, "variables").iter().map(|v| (str_of(v, "name"), cell_text(&v["value"]))),
-        ),
+        "variables" => {
+            render_variables(array_of(entity, "variables").iter().map(|v| (str_of(v, "name"), cell_text(&v["value"]))))
+        }
         "warning_entity" => format!("{}\n", str_of(entity, "message")),
         "terminate_query" => {
             let id = str_of(entity, "queryId");
@@ -52,10 +50,7 @@ pub fn render_entity(entity: &Value, context: &RenderContext<'_>) -> String {
             };
             message_table(&message)
         }
-        "executionPlan" => format!(
-            "Execution plan\n--------------\n{}\n",
-            str_of(entity, "executionPlan").trim_end()
-        ),
+        "executionPlan" => format!("Execution plan\n--------------\n{}\n", str_of(entity, "executionPlan").trim_end()),
         "topicDescription" => Table::new(["Table Name", "Kafka Topic", "Type", "Schema"])
             .row([
                 str_of(entity, "name"),
@@ -67,21 +62,12 @@ pub fn render_entity(entity: &Value, context: &RenderContext<'_>) -> String {
         "connector_list" => {
             let mut table = Table::new(["Connector Name", "Type", "Class", "Status"]);
             for c in array_of(entity, "connectors") {
-                table.push_row([
-                    str_of(c, "name"),
-                    str_of(c, "type"),
-                    str_of(c, "className"),
-                    str_of(c, "state"),
-                ]);
+                table.push_row([str_of(c, "name"), str_of(c, "type"), str_of(c, "className"), str_of(c, "state")]);
             }
             table.render()
         }
-        "connector_info" => {
-            message_table(&format!("Created connector {}", str_of(&entity["info"], "name")))
-        }
-        "drop_connector" => {
-            message_table(&format!("Dropped connector \"{}\"", str_of(entity, "connectorName")))
-        }
+        "connector_info" => message_table(&format!("Created connector {}", str_of(&entity["info"], "name"))),
+        "drop_connector" => message_table(&format!("Dropped connector \"{}\"", str_of(entity, "connectorName"))),
         "assert_topic" => {
             let exists = entity["exists"].as_bool().unwrap_or(false);
             let topic = str_of(entity, "topicName");
@@ -139,8 +125,7 @@ fn render_sources(entity: &Value, key: &str, name_header: &str) -> String {
 }
 
 fn render_queries(entity: &Value) -> String {
-    let mut table =
-        Table::new(["Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic", "Query String"]);
+    let mut table = Table::new(["Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic", "Query String"]);
     for query in array_of(entity, "queries") {
         table.push_row([
             str_of(query, "id").to_string(),
@@ -157,18 +142,15 @@ fn render_queries(entity: &Value) -> String {
 /// `RUNNING:1` from `statusCount`, else the plain `state`.
 fn query_status(query: &Value) -> String {
     match query.get("statusCount").and_then(Value::as_object) {
-        Some(counts) if !counts.is_empty() => counts
-            .iter()
-            .map(|(state, count)| format!("{state}:{}", cell_text(count)))
-            .collect::<Vec<_>>()
-            .join(","),
+        Some(counts) if !counts.is_empty() => {
+            counts.iter().map(|(state, count)| format!("{state}:{}", cell_text(count))).collect::<Vec<_>>().join(",")
+        }
         _ => str_of(query, "state").to_string(),
     }
 }
 
 fn render_properties(entity: &Value, context: &RenderContext<'_>) -> String {
-    let overwritten: Vec<&str> =
-        array_of(entity, "overwrittenProperties").iter().filter_map(Value::as_str).collect();
+    let overwritten: Vec<&str> = array_of(entity, "overwrittenProperties").iter().filter_map(Value::as_str).collect();
     let mut rows: Vec<[String; 5]> = array_of(entity, "properties")
         .iter()
         .map(|property| {
@@ -234,10 +216,8 @@ fn render_types(entity: &Value) -> String {
 }
 
 fn render_function_names(entity: &Value) -> String {
-    let mut functions: Vec<(&str, &str)> = array_of(entity, "functions")
-        .iter()
-        .map(|f| (str_of(f, "name"), str_of(f, "category")))
-        .collect();
+    let mut functions: Vec<(&str, &str)> =
+        array_of(entity, "functions").iter().map(|f| (str_of(f, "name"), str_of(f, "category"))).collect();
     functions.sort();
     let mut table = Table::new(["Function Name", "Category"]);
     for (name, category) in functions {
@@ -317,8 +297,7 @@ fn render_source_description(source: &Value) -> String {
     }
     out.push_str(&format!("{:<20} : {}\n\n", "Statement", str_of(source, "statement")));
     out.push_str(&render_fields(source, is_table));
-    let constraints: Vec<&str> =
-        array_of(source, "sourceConstraints").iter().filter_map(Value::as_str).collect();
+    let constraints: Vec<&str> = array_of(source, "sourceConstraints").iter().filter_map(Value::as_str).collect();
     if !constraints.is_empty() {
         out.push_str("\nSources that have a DROP constraint on this source\n");
         out.push_str("--------------------------------------------------\n");
@@ -355,9 +334,7 @@ fn render_source_description(source: &Value) -> String {
             out.push('\n');
         }
     }
-    out.push_str(&format!(
-        "(Statistics of the local KSQL server interaction with the Kafka topic {topic})\n"
-    ));
+    out.push_str(&format!("(Statistics of the local KSQL server interaction with the Kafka topic {topic})\n"));
     out
 }
 
@@ -405,7 +382,11 @@ fn render_query_description(query: &Value) -> String {
     out.push('\n');
     out.push_str(&render_fields(query, false));
     for (key, title, hint) in [
-        ("sources", "Sources that this query reads from: ", "For source description please run: DESCRIBE [EXTENDED] <SourceId>"),
+        (
+            "sources",
+            "Sources that this query reads from: ",
+            "For source description please run: DESCRIBE [EXTENDED] <SourceId>",
+        ),
         ("sinks", "Sinks that this query writes to: ", "For sink description please run: DESCRIBE [EXTENDED] <SinkId>"),
     ] {
         let names = array_of(query, key);
@@ -726,6 +707,9 @@ For runtime statistics and query details run: DESCRIBE <Stream,Table> EXTENDED;
     #[test]
     fn variables_listing() {
         let text = render(json!({"@type": "variables", "variables": [{"name": "REPLICAS", "value": "3"}]}));
-        assert_eq!(text, " Variable Name | Value\n-----------------------\n REPLICAS      | 3\n-----------------------\n");
+        assert_eq!(
+            text,
+            " Variable Name | Value\n-----------------------\n REPLICAS      | 3\n-----------------------\n"
+        );
     }
 }

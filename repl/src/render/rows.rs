@@ -24,7 +24,9 @@ const MIN_COLUMN_WIDTH: usize = 4;
 /// What one frame was.
 #[derive(Debug, PartialEq)]
 pub enum FrameKind {
-    Header { query_id: Option<String> },
+    Header {
+        query_id: Option<String>,
+    },
     Row,
     /// The server's closing message (`Query Completed`, `Limit Reached`).
     Final(String),
@@ -265,7 +267,8 @@ mod tests {
     #[test]
     fn tombstones_and_query_stream_frames() {
         let mut printer = RowPrinter::new(OutputFormat::Tabular, 13);
-        let (kind, _) = printer.frame(&json!({"queryId": "abc", "columnNames": ["K", "V"], "columnTypes": ["STRING", "INT"]}));
+        let (kind, _) =
+            printer.frame(&json!({"queryId": "abc", "columnNames": ["K", "V"], "columnTypes": ["STRING", "INT"]}));
         assert_eq!(kind, FrameKind::Header { query_id: Some("abc".into()) });
         let (_, text) = printer.frame(&json!(["k1", 3]));
         assert_eq!(text, "|k1   |3    |\n");
@@ -276,7 +279,8 @@ mod tests {
     #[test]
     fn errors_in_the_stream_are_reported() {
         let mut printer = RowPrinter::new(OutputFormat::Tabular, 80);
-        let (kind, _) = printer.frame(&json!({"errorMessage": {"@type": "generic_error", "error_code": 50000, "message": "boom"}}));
+        let (kind, _) =
+            printer.frame(&json!({"errorMessage": {"@type": "generic_error", "error_code": 50000, "message": "boom"}}));
         match kind {
             FrameKind::Error(error) => {
                 assert_eq!(error.error_code, Some(50000));

@@ -132,9 +132,14 @@ fn respond(mut stream: TcpStream, request: &Recorded, log: &Mutex<ServerLog>, re
     }
     let ksql = request.json()["ksql"].as_str().unwrap_or("").trim().to_string();
     match (request.method.as_str(), request.path.as_str()) {
-        ("GET", "/info") => send(&mut stream, 200, &json!({"KsqlServerInfo": {
+        ("GET", "/info") => send(
+            &mut stream,
+            200,
+            &json!({"KsqlServerInfo": {
             "version": "0.29.0", "kafkaClusterId": "mock-cluster", "ksqlServiceId": "default_",
-            "serverStatus": "RUNNING"}}).to_string()),
+            "serverStatus": "RUNNING"}})
+            .to_string(),
+        ),
         ("GET", path) if path.starts_with("/is_valid_property/") => {
             if path.ends_with("no.such.property") {
                 let body = json!({"@type": "generic_error", "error_code": 40000,
@@ -150,8 +155,13 @@ fn respond(mut stream: TcpStream, request: &Recorded, log: &Mutex<ServerLog>, re
         },
         ("POST", "/query") => query_response(&mut stream, &ksql, log),
         ("POST", "/close-query") => send(&mut stream, 200, ""),
-        _ => send(&mut stream, 404, &json!({"@type": "generic_error", "error_code": 40400,
-            "message": format!("no such endpoint {}", request.path)}).to_string()),
+        _ => send(
+            &mut stream,
+            404,
+            &json!({"@type": "generic_error", "error_code": 40400,
+            "message": format!("no such endpoint {}", request.path)})
+            .to_string(),
+        ),
     }
 }
 
@@ -199,9 +209,12 @@ fn ksql_response(ksql: &str) -> Result<Vec<Value>, (u16, Value)> {
             "commandId": "stream/`S`/drop", "commandStatus": {"status": "SUCCESS", "message": "Source `S` (topic: s) was dropped."},
             "commandSequenceNumber": 8, "warnings": [{"message": "Topic s was not deleted"}]}),
         _ => {
-            return Err((400, json!({"@type": "statement_error", "error_code": 40001,
+            return Err((
+                400,
+                json!({"@type": "statement_error", "error_code": 40001,
                 "message": format!("line 1:1: Syntax error at or near '{}'", ksql.split_whitespace().next().unwrap_or("")),
-                "statementText": ksql, "entities": []})))
+                "statementText": ksql, "entities": []}),
+            ))
         }
     };
     Ok(vec![entity])
@@ -247,8 +260,14 @@ fn query_response(stream: &mut TcpStream, ksql: &str, log: &Mutex<ServerLog>) {
     }
     if upper.contains("FAILING") {
         let _ = chunk(stream, &format!("[{header},\n"));
-        let _ = chunk(stream, &format!("{}]\n", json!({"errorMessage": {"@type": "generic_error",
-            "error_code": 50000, "message": "Query failed: deserialization error"}})));
+        let _ = chunk(
+            stream,
+            &format!(
+                "{}]\n",
+                json!({"errorMessage": {"@type": "generic_error",
+            "error_code": 50000, "message": "Query failed: deserialization error"}})
+            ),
+        );
         let _ = chunk(stream, "");
         return;
     }
