@@ -239,7 +239,7 @@ impl Pipeline {
             return Err(RuntimeError::Execution(format!("{changelog_topic} is not a changelog topic of this query")));
         };
         let Some(aggregate) = self.aggregate.as_mut() else { return Ok(()) };
-        let pairs: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = records.iter().map(|r| (r.key.clone(), r.value.clone())).collect();
+        let pairs: Vec<crate::aggregate::ChangelogEntry> = records.iter().map(|r| (r.key.clone(), r.value.clone())).collect();
         aggregate.restore(store, &pairs)
     }
 

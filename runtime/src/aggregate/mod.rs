@@ -67,6 +67,9 @@ pub struct AggregateOutput {
     pub origin: Vec<Option<usize>>,
 }
 
+/// One changelog record as (key, value) bytes; a `None` value deletes the key.
+pub type ChangelogEntry = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Records for the changelog topics, per store name.
 pub type ChangelogRecords = Vec<(&'static str, Option<Vec<u8>>, Option<Vec<u8>>, i64)>;
 
@@ -201,17 +204,17 @@ impl AggregateOperator {
         let ts_col = batch.column(batch.num_columns() - 1).clone();
         let ts = ts_col.as_primitive_opt::<Int64Type>().ok_or_else(|| RuntimeError::Internal("event time is not BIGINT".into()))?;
         let mut out = Vec::new();
-        for row in 0..batch.num_rows() {
+        for (row, &row_deleted) in deleted.iter().enumerate().take(batch.num_rows()) {
             self.current_row = Some(row);
             let null_key = columns[..self.key_count].iter().any(|c| c.is_null(row));
             let key = rows.row(row).as_ref().to_vec();
             let timestamp = if ts.is_null(row) { 0 } else { ts.value(row) };
             if self.table_input {
                 let Some(record_key) = record_keys.get(row).copied().flatten() else { continue };
-                self.table_row(record_key, (!null_key).then_some(key), &columns, row, deleted[row], timestamp, &mut out)?;
+                self.table_row(record_key, (!null_key).then_some(key), &columns, row, row_deleted, timestamp, &mut out)?;
                 continue;
             }
-            if deleted[row] || null_key {
+            if row_deleted || null_key {
                 continue;
             }
             match self.window {
@@ -567,7 +570,7 @@ impl AggregateOperator {
     }
 
     /// Rebuilds the stores from changelog records of `store` (in topic order).
-    pub fn restore(&mut self, store: &str, records: &[(Option<Vec<u8>>, Option<Vec<u8>>)]) -> RuntimeResult<()> {
+    pub fn restore(&mut self, store: &str, records: &[ChangelogEntry]) -> RuntimeResult<()> {
         let values: Vec<Option<&[u8]>> = records.iter().map(|(_, v)| v.as_deref()).collect();
         if store == SOURCE_TABLE_STORE {
             let decoded = self.row_decoder.decode(&values)?;
