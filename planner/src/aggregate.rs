@@ -297,6 +297,22 @@ impl QueryPlanner<'_> {
             builder = builder.filter(predicate)?;
         }
 
+        let mut items = self.expand_projection(query, source, &qualifier, &scan_schema, None)?;
+        for item in &items {
+            if RESERVED_COLUMNS.contains(&item.name.as_str()) {
+                if item.aliased {
+                    return Err(PlanError::statement(format!(
+                        "`{}` is a reserved column name. You cannot use it as an alias for a column.",
+                        item.name
+                    )));
+                }
+                return Err(PlanError::statement(format!(
+                    "Reserved column name in select: `{}`. Please remove or alias the column.",
+                    item.name
+                )));
+            }
+        }
+
         // GROUP BY expressions over the source.
         let windowed = query.window.is_some();
         let mut group_by = Vec::with_capacity(query.group_by.len());
@@ -310,7 +326,6 @@ impl QueryPlanner<'_> {
             group_by.push(self.exprs().plan(g, &scan_schema).map_err(|e| clause_error("GROUP BY", e))?);
         }
 
-        let mut items = self.expand_projection(query, source, &qualifier, &scan_schema, None)?;
         for item in &items {
             if table_function_arg(&item.expr)?.is_some() {
                 return Err(PlanError::statement("Table functions cannot be used with aggregations."));
@@ -333,9 +348,6 @@ impl QueryPlanner<'_> {
                 "CREATE TABLE AS SELECT statement does not support aggregate function [{}] without a GROUP BY clause.",
                 calls.join(", ")
             )));
-        }
-        if lifted.is_empty() {
-            return Err(PlanError::statement("GROUP BY requires aggregate functions in either the SELECT or HAVING clause."));
         }
         if source.kind == SourceKind::Table {
             let mut stream_only: Vec<&str> = Vec::new();
@@ -364,8 +376,9 @@ impl QueryPlanner<'_> {
             .map(|(i, l)| (None, Arc::new(Field::new(format!("{AGG_PREFIX}{i}"), l.return_type.clone(), true))))
             .collect();
         if windowed && source.window.is_none() {
-            extra.push((None, Arc::new(Field::new(WINDOWSTART, DataType::Int64, true))));
-            extra.push((None, Arc::new(Field::new(WINDOWEND, DataType::Int64, true))));
+            let q = Some(TableReference::bare(qualifier.as_str()));
+            extra.push((q.clone(), Arc::new(Field::new(WINDOWSTART, DataType::Int64, true))));
+            extra.push((q, Arc::new(Field::new(WINDOWEND, DataType::Int64, true))));
         }
         let mut extended = scan_schema.as_ref().clone();
         extended.merge(&DFSchema::new_with_metadata(extra, Default::default())?);
@@ -396,6 +409,9 @@ impl QueryPlanner<'_> {
                 not_grouped.push(render_item(&item.expr, &lifted));
             }
             planned.push(e);
+        }
+        if lifted.is_empty() {
+            return Err(PlanError::statement("GROUP BY requires aggregate functions in either the SELECT or HAVING clause."));
         }
         if !not_grouped.is_empty() {
             return Err(PlanError::statement(format!(
@@ -519,18 +535,6 @@ impl QueryPlanner<'_> {
         // Validate names, then the result projection: keys (GROUP BY order), values, time.
         let mut seen = HashSet::new();
         for (i, item) in items.iter().enumerate() {
-            if RESERVED_COLUMNS.contains(&item.name.as_str()) {
-                if item.aliased {
-                    return Err(PlanError::statement(format!(
-                        "`{}` is a reserved column name. You cannot use it as an alias for a column.",
-                        item.name
-                    )));
-                }
-                return Err(PlanError::statement(format!(
-                    "Reserved column name in select: `{}`. Please remove or alias the column.",
-                    item.name
-                )));
-            }
             if !seen.insert(item.name.clone()) {
                 let (_, field) = planned[i].to_field(&agg_plan.schema().as_ref().clone())?;
                 let ty = from_arrow(field.data_type()).map(|t| crate::types::display_type(&t)).unwrap_or_default();

@@ -265,7 +265,9 @@ impl UserDefinedLogicalNodeCore for AggregateNode {
         &self.schema
     }
     fn expressions(&self) -> Vec<Expr> {
-        self.having.iter().cloned().collect()
+        // HAVING is over this node's output, which DataFusion's analyzers would resolve
+        // against the input: it is planned and coerced by the aggregation planner instead.
+        vec![]
     }
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let calls: Vec<String> = self.calls.iter().map(|c| c.to_string()).collect();
@@ -281,10 +283,10 @@ impl UserDefinedLogicalNodeCore for AggregateNode {
         }
         Ok(())
     }
-    fn with_exprs_and_inputs(&self, mut exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
+    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
         Ok(AggregateNode {
             input: inputs.swap_remove(0),
-            having: exprs.pop(),
+            having: self.having.clone(),
             key_count: self.key_count,
             calls: self.calls.clone(),
             window: self.window,

@@ -239,7 +239,7 @@ impl Pipeline {
             return Err(RuntimeError::Execution(format!("{changelog_topic} is not a changelog topic of this query")));
         };
         let Some(aggregate) = self.aggregate.as_mut() else { return Ok(()) };
-        let pairs: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = records.iter().map(|r| (r.key.clone(), r.value.clone())).collect();
+        let pairs: Vec<crate::aggregate::ChangelogEntry> = records.iter().map(|r| (r.key.clone(), r.value.clone())).collect();
         aggregate.restore(store, &pairs)
     }
 
@@ -248,7 +248,7 @@ impl Pipeline {
     pub fn on_wall_clock(&mut self, now_ms: i64, errors: &mut Vec<RecordError>) -> RuntimeResult<PipelineOutput> {
         let Some(aggregate) = self.aggregate.as_mut() else { return Ok(PipelineOutput::default()) };
         let out = aggregate.on_wall_clock(now_ms)?;
-        self.finish_aggregate(out, errors)
+        self.finish_aggregate(out, &[], errors)
     }
 
     /// Processes everything available on the source topic. Returns the number of records read.
@@ -276,7 +276,14 @@ impl Pipeline {
 
     /// Processes records of the source topic (in order) and returns what they produce.
     pub fn process(&mut self, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<PipelineOutput> {
-        let decoded = self.decoder.decode(&self.source_topic, records, errors)?;
+        let mut decoded = self.decoder.decode(&self.source_topic, records, errors)?;
+        if self.source_kind == SourceKind::Table && decoded.rows.iter().any(|&r| records[r].key.is_none()) {
+            // A table row needs a key: records without one are skipped (as Kafka Streams does).
+            let keep: Vec<bool> = decoded.rows.iter().map(|&r| records[r].key.is_some()).collect();
+            decoded.batch = filter_record_batch(&decoded.batch, &BooleanArray::from(keep.clone()))?;
+            decoded.tombstone = decoded.tombstone.iter().zip(&keep).filter(|(_, k)| **k).map(|(t, _)| *t).collect();
+            decoded.rows = decoded.rows.iter().zip(&keep).filter(|(_, k)| **k).map(|(r, _)| *r).collect();
+        }
         let mut batch = decoded.batch;
         // A null value is a delete for tables and a null-valued event for streams (whose
         // columns read as NULL): either way it is forwarded as a record without a value.
@@ -321,7 +328,10 @@ impl Pipeline {
         if let Some(aggregate) = self.aggregate.as_mut() {
             let keys: Vec<Option<&[u8]>> = origin.iter().map(|&r| records[r].key.as_deref()).collect();
             let out = aggregate.on_batch(&batch, &deleted, &keys)?;
-            return self.finish_aggregate(out, errors);
+            // Like Kafka Streams, results carry the headers of the record being processed.
+            let headers: Vec<Headers> =
+                out.origin.iter().map(|o| o.map(|r| records[origin[r]].headers.clone()).unwrap_or_default()).collect();
+            return self.finish_aggregate(out, &headers, errors);
         }
         // Like Kafka Streams, outputs carry the headers of the record they came from.
         let headers: Vec<_> = origin.iter().map(|&r| records[r].headers.clone()).collect();
@@ -331,7 +341,7 @@ impl Pipeline {
 
     /// Runs the aggregate's results through the operators after it and encodes them, with
     /// the changelog records of the state written meanwhile.
-    fn finish_aggregate(&mut self, out: AggregateOutput, errors: &mut Vec<RecordError>) -> RuntimeResult<PipelineOutput> {
+    fn finish_aggregate(&mut self, out: AggregateOutput, headers: &[Headers], errors: &mut Vec<RecordError>) -> RuntimeResult<PipelineOutput> {
         let mut batch = out.batch;
         for op in &self.post_operators {
             if let Operator::Project { exprs, schema } = op {
@@ -344,7 +354,7 @@ impl Pipeline {
             }
         }
         let keyless = vec![false; batch.num_rows()];
-        let sink = self.sink.write(&batch, &out.deleted, &keyless, &[], errors)?;
+        let sink = self.sink.write(&batch, &out.deleted, &keyless, headers, errors)?;
         let mut changelog = Vec::new();
         if let Some(aggregate) = self.aggregate.as_mut() {
             for (store, key, value, timestamp) in aggregate.take_changelog()? {

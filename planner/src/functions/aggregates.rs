@@ -122,8 +122,9 @@ pub fn aggregate_return_type(name: &str, args: &[DataType]) -> Result<DataType> 
         "ATTR" => first.ok_or_else(err)?.clone(),
         "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => {
             let t = first.ok_or_else(err)?;
-            // With a count `n` the result is the list of the latest/earliest n values.
-            if args.len() >= 2 {
+            // With a count `n` the result is the list of the latest/earliest n values (a
+            // lone BOOLEAN second argument is `ignoreNulls`).
+            if matches!(args.get(1), Some(DataType::Int32 | DataType::Int64)) {
                 list_of(t)
             } else {
                 t.clone()

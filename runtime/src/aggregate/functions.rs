@@ -157,7 +157,7 @@ impl AccumulatorFactory {
             "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => Box::new(ByOffset {
                 latest: f == "LATEST_BY_OFFSET",
                 n: self.literal_usize(0),
-                ignore_nulls: self.literal_bool(1).unwrap_or(true),
+                ignore_nulls: self.literal_bool(1).or_else(|| self.literal_bool(0)).unwrap_or(true),
                 values: VecDeque::new(),
                 seen: 0,
                 data_type: t,
@@ -458,7 +458,7 @@ struct Collect {
 
 impl Collect {
     fn offer(&mut self, v: ScalarValue) {
-        if self.distinct && (v.is_null() || self.values.contains(&v)) {
+        if self.distinct && self.values.contains(&v) {
             return;
         }
         if self.values.len() < self.limit {

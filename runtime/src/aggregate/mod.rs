@@ -55,13 +55,20 @@ struct Emitted {
     /// `None`: a delete.
     values: Option<Vec<ScalarValue>>,
     timestamp: i64,
+    /// The input row that caused it (its record's headers go along), if any.
+    origin: Option<usize>,
 }
 
 /// Output of one batch.
 pub struct AggregateOutput {
     pub batch: RecordBatch,
     pub deleted: Vec<bool>,
+    /// Per output row, the input row being processed when it was produced.
+    pub origin: Vec<Option<usize>>,
 }
+
+/// One changelog record as (key, value) bytes; a `None` value deletes the key.
+pub type ChangelogEntry = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// Records for the changelog topics, per store name.
 pub type ChangelogRecords = Vec<(&'static str, Option<Vec<u8>>, Option<Vec<u8>>, i64)>;
@@ -88,6 +95,8 @@ pub struct AggregateOperator {
     state_schema: SchemaRef,
     state_decoder: Decoder,
     row_decoder: Decoder,
+    /// The input row being processed (like Kafka Streams' record context).
+    current_row: Option<usize>,
 }
 
 impl AggregateOperator {
@@ -135,6 +144,7 @@ impl AggregateOperator {
             state_decoder: Decoder::new(Format::Json, state_schema.clone(), Wrapping::Wrapped)?,
             state_schema,
             row_decoder: Decoder::new(Format::Json, Arc::new(Schema::new(row_fields)), Wrapping::Wrapped)?,
+            current_row: None,
         })
     }
 
@@ -194,16 +204,17 @@ impl AggregateOperator {
         let ts_col = batch.column(batch.num_columns() - 1).clone();
         let ts = ts_col.as_primitive_opt::<Int64Type>().ok_or_else(|| RuntimeError::Internal("event time is not BIGINT".into()))?;
         let mut out = Vec::new();
-        for row in 0..batch.num_rows() {
+        for (row, &row_deleted) in deleted.iter().enumerate().take(batch.num_rows()) {
+            self.current_row = Some(row);
             let null_key = columns[..self.key_count].iter().any(|c| c.is_null(row));
             let key = rows.row(row).as_ref().to_vec();
             let timestamp = if ts.is_null(row) { 0 } else { ts.value(row) };
             if self.table_input {
                 let Some(record_key) = record_keys.get(row).copied().flatten() else { continue };
-                self.table_row(record_key, (!null_key).then_some(key), &columns, row, deleted[row], timestamp, &mut out)?;
+                self.table_row(record_key, (!null_key).then_some(key), &columns, row, row_deleted, timestamp, &mut out)?;
                 continue;
             }
-            if deleted[row] || null_key {
+            if row_deleted || null_key {
                 continue;
             }
             match self.window {
@@ -229,6 +240,7 @@ impl AggregateOperator {
                 self.close_windows(self.stream_time, &mut out)?;
             }
         }
+        self.current_row = None;
         self.finish(out)
     }
 
@@ -354,7 +366,14 @@ impl AggregateOperator {
         out: &mut Vec<Emitted>,
     ) -> RuntimeResult<()> {
         self.stream_time = self.stream_time.max(timestamp);
-        let close_time = self.stream_time - def.grace;
+        // Kafka Streams: a session closes once stream time passes its end + gap + grace, and
+        // sessions out of retention (gap + grace) are no longer found for merging.
+        let close_time = self.stream_time - def.grace - gap;
+        if self.emit_final {
+            self.close_windows(self.stream_time, out)?;
+        }
+        let oldest_end = self.stream_time.saturating_sub(def.retention);
+        self.windows.evict(oldest_end, |w| w.end <= oldest_end);
         let merging = self.windows.overlapping(&key, timestamp.saturating_sub(gap), timestamp.saturating_add(gap));
         let start = merging.iter().map(|w| w.start).min().unwrap_or(timestamp).min(timestamp);
         let end = merging.iter().map(|w| w.end).max().unwrap_or(timestamp).max(timestamp);
@@ -372,7 +391,7 @@ impl AggregateOperator {
                 merged.visible |= old.visible;
                 if !self.emit_final && old.visible {
                     old.visible = false;
-                    out.push(Emitted { key: key.clone(), window: Some((w.start, w.end)), values: None, timestamp: w.end });
+                    out.push(Emitted { key: key.clone(), window: Some((w.start, w.end)), values: None, timestamp: w.end, origin: self.current_row });
                 }
             }
         }
@@ -383,20 +402,17 @@ impl AggregateOperator {
             self.emit(key.clone(), Some((start, end)), &mut merged, out)?;
         }
         self.windows.put(WindowKey { key, start, end }, merged);
-        let oldest_end = self.stream_time.saturating_sub(def.retention);
-        if !self.emit_final {
-            self.windows.evict(oldest_end, |w| w.end < oldest_end);
-        }
         Ok(())
     }
 
     /// EMIT FINAL: emits and forgets the windows that closed by `time`.
     fn close_windows(&mut self, time: i64, out: &mut Vec<Emitted>) -> RuntimeResult<()> {
         let Some(def) = self.window else { return Ok(()) };
-        let close_time = time.saturating_sub(def.grace);
-        let session = matches!(def.kind, WindowKind::Session { .. });
-        // Sessions stay open while a record at their end could still extend them.
-        let max_end = if session { close_time - 1 } else { close_time };
+        let (session, max_end) = match def.kind {
+            // Sessions stay open while a record within the gap could still extend them.
+            WindowKind::Session { gap } => (true, time.saturating_sub(def.grace).saturating_sub(gap) - 1),
+            _ => (false, time.saturating_sub(def.grace)),
+        };
         for w in self.windows.ending_by(max_end) {
             if let Some(mut state) = self.windows.remove(&w) {
                 let timestamp = if session { w.end } else { state.timestamp };
@@ -418,17 +434,18 @@ impl AggregateOperator {
         let passes = match &self.having {
             None => true,
             Some(predicate) => {
-                let batch = self.rows_batch(&[Emitted { key: key.clone(), window, values: Some(values.clone()), timestamp }])?;
+                let probe = Emitted { key: key.clone(), window, values: Some(values.clone()), timestamp, origin: None };
+                let batch = self.rows_batch(&[probe])?;
                 let result = predicate.evaluate(&batch).and_then(|v| v.into_array(1));
                 matches!(result, Ok(a) if a.as_boolean_opt().is_some_and(|b| b.is_valid(0) && b.value(0)))
             }
         };
         if passes {
             state.visible = true;
-            out.push(Emitted { key, window, values: Some(values), timestamp });
+            out.push(Emitted { key, window, values: Some(values), timestamp, origin: self.current_row });
         } else if state.visible {
             state.visible = false;
-            out.push(Emitted { key, window, values: None, timestamp });
+            out.push(Emitted { key, window, values: None, timestamp, origin: self.current_row });
         }
         Ok(())
     }
@@ -472,7 +489,8 @@ impl AggregateOperator {
             out = kept;
         }
         let deleted = out.iter().map(|e| e.values.is_none()).collect();
-        Ok(AggregateOutput { batch: self.rows_batch(&out)?, deleted })
+        let origin = out.iter().map(|e| e.origin).collect();
+        Ok(AggregateOutput { batch: self.rows_batch(&out)?, deleted, origin })
     }
 
     /// The changelog records for every store write since the last call: key bytes and the
@@ -552,7 +570,7 @@ impl AggregateOperator {
     }
 
     /// Rebuilds the stores from changelog records of `store` (in topic order).
-    pub fn restore(&mut self, store: &str, records: &[(Option<Vec<u8>>, Option<Vec<u8>>)]) -> RuntimeResult<()> {
+    pub fn restore(&mut self, store: &str, records: &[ChangelogEntry]) -> RuntimeResult<()> {
         let values: Vec<Option<&[u8]>> = records.iter().map(|(_, v)| v.as_deref()).collect();
         if store == SOURCE_TABLE_STORE {
             let decoded = self.row_decoder.decode(&values)?;
