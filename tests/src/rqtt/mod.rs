@@ -104,8 +104,10 @@ pub async fn run_one(case: RestCase) -> CaseResult {
 
 async fn run_case(tc: &TestCase, rest: &RestFields) -> Result<(), String> {
     let mut ksql_properties = BTreeMap::new();
-    // As ksqlDB's REST test server: queries read from the start, scalable push queries on.
+    // As ksqlDB's REST test server: queries read from the start, every update is emitted (no
+    // record cache), scalable push queries on.
     ksql_properties.insert("ksql.streams.auto.offset.reset".to_string(), "earliest".to_string());
+    ksql_properties.insert("ksql.streams.cache.max.bytes.buffering".to_string(), "0".to_string());
     ksql_properties.insert("ksql.query.push.v2.enabled".to_string(), "true".to_string());
     let config = ServerConfig {
         listeners: vec!["127.0.0.1:0".parse().map_err(|e| format!("listener: {e}"))?],
