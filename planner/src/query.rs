@@ -62,6 +62,10 @@ impl PlannedQuery {
 pub struct QueryPlanner<'a> {
     pub catalog: &'a Catalog,
     pub context: &'a KsqlContext,
+    /// Planning a transient (push) query, whose result goes to a client rather than a topic:
+    /// columns keep their projection order, pseudo columns may be selected, `*` on a windowed
+    /// source includes the window bounds, and no key or value column is required.
+    transient: bool,
 }
 
 /// A select item after `*` expansion: the SQL expression and its output name.
@@ -74,7 +78,12 @@ pub(crate) struct Item {
 
 impl<'a> QueryPlanner<'a> {
     pub fn new(catalog: &'a Catalog, context: &'a KsqlContext) -> Self {
-        QueryPlanner { catalog, context }
+        QueryPlanner { catalog, context, transient: false }
+    }
+
+    /// A planner for transient (push) queries; see the `transient` field.
+    pub fn transient(catalog: &'a Catalog, context: &'a KsqlContext) -> Self {
+        QueryPlanner { catalog, context, transient: true }
     }
 
     pub(crate) fn exprs(&self) -> ExprPlanner<'_> {
@@ -180,7 +189,7 @@ impl<'a> QueryPlanner<'a> {
                         names.join(" and ")
                     )));
                 }
-                if source.kind == SourceKind::Table {
+                if source.kind == SourceKind::Table && !self.transient {
                     let missing: Vec<String> = source
                         .key_columns()
                         .filter(|k| !key_aliases.iter().any(|(name, _)| *name == k.name))
@@ -231,7 +240,8 @@ impl<'a> QueryPlanner<'a> {
         for (i, item) in items.iter().enumerate() {
             // PARTITION BY ROWTIME (etc.) legitimately names the new key after the pseudo column.
             let partition_key = partition_by.is_some() && is_key[i] && !item.aliased;
-            if RESERVED_COLUMNS.contains(&item.name.as_str()) && !partition_key {
+            let selected_pseudo_column = self.transient && !item.aliased;
+            if RESERVED_COLUMNS.contains(&item.name.as_str()) && !partition_key && !selected_pseudo_column {
                 if item.aliased {
                     return Err(PlanError::statement(format!(
                         "`{}` is a reserved column name. You cannot use it as an alias for a column.",
@@ -250,16 +260,18 @@ impl<'a> QueryPlanner<'a> {
                 )));
             }
         }
-        if !is_key.iter().any(|k| !k) {
+        if !self.transient && !is_key.iter().any(|k| !k) {
             return Err(PlanError::statement("The projection contains no value columns."));
         }
 
         // Projection: result columns (keys first) + the hidden timestamp.
         let mut proj: Vec<Expr> = Vec::new();
         let mut output = Vec::new();
-        for pass_keys in [true, false] {
+        // Sinks put key columns first; a client sees the projection order.
+        let passes: &[Option<bool>] = if self.transient { &[None] } else { &[Some(true), Some(false)] };
+        for &pass in passes {
             for (i, e) in planned.iter().enumerate() {
-                if is_key[i] == pass_keys {
+                if pass.is_none_or(|keys| is_key[i] == keys) {
                     proj.push(e.clone().alias(items[i].name.clone()));
                     let (_, field) = e.to_field(&scan_schema)?;
                     if field.data_type() == &arrow::datatypes::DataType::Null {
@@ -270,7 +282,7 @@ impl<'a> QueryPlanner<'a> {
                     output.push(OutputColumn {
                         name: items[i].name.clone(),
                         data_type: from_arrow(field.data_type())?,
-                        role: if pass_keys { ColumnRole::Key } else { ColumnRole::Value },
+                        role: if is_key[i] { ColumnRole::Key } else { ColumnRole::Value },
                     });
                 }
             }
@@ -365,8 +377,12 @@ impl<'a> QueryPlanner<'a> {
             let mut names: Vec<String> = Vec::new();
             match partition_by {
                 None => {
-                    // Window bounds stay in the (windowed) key rather than becoming columns.
+                    // Window bounds stay in the (windowed) key rather than becoming columns,
+                    // except for a client, which sees them after the key columns.
                     names.extend(source.key_columns().map(|c| c.name.clone()));
+                    if self.transient && source.window.is_some() {
+                        names.extend([WINDOWSTART.to_string(), WINDOWEND.to_string()]);
+                    }
                     names.extend(source.columns.iter().filter(|c| c.role != ColumnRole::Key).map(|c| c.name.clone()));
                 }
                 Some(keys) => {

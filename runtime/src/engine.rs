@@ -22,6 +22,7 @@ pub use runnel_planner::catalog::{ColumnRole, WindowInfo, WindowType};
 use crate::error::RuntimeError;
 use crate::pipeline::{physical, Pipeline, PipelineOptions, SinkWriter};
 use crate::processing_log;
+use crate::push::{end_position, PushQuery, ResultColumn, StartFrom, TopicPrint, TopicTap, TransientQuery, RESULT_CHANNEL_CAPACITY};
 use crate::source::RecordError;
 pub use crate::topic::TopicRecord;
 use crate::kafka::query::{KafkaQuery, QueryStats};
@@ -159,7 +160,16 @@ pub struct Engine {
     queries: Vec<RunningQuery>,
     /// Records skipped by queries (the processing log).
     processing_errors: Vec<RecordError>,
+    /// Push queries, polled with the persistent ones.
+    transients: Vec<TransientQuery>,
+    /// `PRINT`s in progress.
+    taps: Vec<TopicTap>,
+    transients_started: u64,
 }
+
+/// Marks a key column in the Arrow schema of a pull query's result: the field's metadata
+/// maps this key to `"true"` (the REST header prints such columns with `KEY`).
+pub const KEY_COLUMN_METADATA: &str = "runnel.key";
 
 impl Engine {
     /// A new engine over the in-memory topic store; `properties` are ksql/streams config
@@ -180,6 +190,9 @@ impl Engine {
             processing_log: None,
             queries: Vec::new(),
             processing_errors: Vec::new(),
+            transients: Vec::new(),
+            taps: Vec::new(),
+            transients_started: 0,
         }
     }
 
@@ -269,6 +282,148 @@ impl Engine {
             self.execute(&parsed)?;
         }
         Ok(())
+    }
+
+    /// Executes one parsed statement; returns the ids of the persistent queries it started.
+    pub fn execute_statement(&mut self, parsed: &ParsedStatement) -> Result<Vec<String>, EngineError> {
+        let before: std::collections::HashSet<String> = self.queries.iter().map(|q| q.id.clone()).collect();
+        self.execute(parsed)?;
+        Ok(self.queries.iter().filter(|q| !before.contains(&q.id)).map(|q| q.id.clone()).collect())
+    }
+
+    /// The ksql/streams properties the engine was configured with.
+    pub fn properties(&self) -> &BTreeMap<String, String> {
+        &self.config.properties
+    }
+
+    /// Starts a push query (`SELECT ... EMIT CHANGES [LIMIT n]`): a transient query whose
+    /// results go to the returned handle, read from `auto.offset.reset` (in `properties`, else
+    /// the engine's config; default latest). [`Engine::process`] feeds it; dropping the handle
+    /// ends it.
+    pub fn start_push_query(&mut self, sql: &str, properties: &BTreeMap<String, String>) -> Result<PushQuery, EngineError> {
+        let statements = parse_statements(sql).map_err(|e| EngineError::from(PlanError::from(e)))?;
+        let [parsed] = statements.as_slice() else {
+            return Err(EngineError::statement(format!("Expected exactly one SELECT statement, got {}", statements.len())));
+        };
+        let Statement::Query(query) = &parsed.statement else {
+            return Err(EngineError::statement("A push query must be a SELECT statement"));
+        };
+        if query.emit.is_none() {
+            return Err(EngineError::statement("A push query needs EMIT CHANGES (without it, SELECT is a pull query)"));
+        }
+        if let Some(limit) = &query.invalid_limit {
+            return Err(EngineError::statement(format!("Value must be integer for command: LIMIT (got {limit})")));
+        }
+        let planned = QueryPlanner::transient(&self.catalog, &self.context).plan(query, None)?;
+        let mut pipeline = Pipeline::compile_transient(&planned.plan, &self.pipeline_options())?;
+        let start = StartFrom::from_properties([
+            properties.get("auto.offset.reset").map(String::as_str),
+            properties.get("ksql.streams.auto.offset.reset").map(String::as_str),
+            self.config.properties.get("ksql.streams.auto.offset.reset").map(String::as_str),
+            self.config.properties.get("auto.offset.reset").map(String::as_str),
+        ])?;
+        if start == StartFrom::Latest {
+            let end = end_position(self.topics.as_ref(), pipeline.source_topic());
+            pipeline.seek(end);
+        }
+        let output = pipeline.output_schema().clone();
+        let projection = planned
+            .output
+            .iter()
+            .map(|c| output.index_of(&c.name))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError { kind: ErrorKind::Engine, message: format!("push query result: {e}") })?;
+        let schema = Arc::new(output.project(&projection).map_err(RuntimeError::from)?);
+        self.transients_started += 1;
+        let id = if self.is_scalable_push(query, &planned, properties, start) {
+            format!("SCALABLE_PUSH_QUERY_{}", self.transients_started)
+        } else {
+            format!("transient_{}_{}", planned.sources[0], self.transients_started)
+        };
+        let (sender, results) = tokio::sync::mpsc::channel(RESULT_CHANNEL_CAPACITY);
+        self.transients.push(TransientQuery {
+            id: id.clone(),
+            statement: parsed.text.clone(),
+            pipeline,
+            projection,
+            schema: schema.clone(),
+            sender,
+            pending: Default::default(),
+        });
+        Ok(PushQuery {
+            id,
+            columns: planned.output.iter().map(|c| ResultColumn { name: c.name.clone(), data_type: c.data_type.clone() }).collect(),
+            schema,
+            limit: query.limit,
+            results,
+        })
+    }
+
+    /// Whether ksqlDB would run this push query as a scalable push query (v2): enabled by
+    /// `ksql.query.push.v2.enabled`, reading from `latest`, a plain SELECT/WHERE over the
+    /// output of a persistent query. It names the query `SCALABLE_PUSH_QUERY_<n>`; here both
+    /// kinds run the same way (a tap on the source topic).
+    fn is_scalable_push(
+        &self,
+        query: &runnel_parser::Query,
+        planned: &runnel_planner::PlannedQuery,
+        properties: &BTreeMap<String, String>,
+        start: StartFrom,
+    ) -> bool {
+        let enabled = properties
+            .get("ksql.query.push.v2.enabled")
+            .or_else(|| self.config.properties.get("ksql.query.push.v2.enabled"))
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let simple = query.joins.is_empty() && query.group_by.is_empty() && query.window.is_none() && query.partition_by.is_empty();
+        let from_query = planned.sources.iter().all(|s| !self.catalog.writers_of(s).is_empty());
+        enabled && simple && from_query && start == StartFrom::Latest
+    }
+
+    /// Starts streaming a topic's raw records (`PRINT topic [FROM BEGINNING]`).
+    pub fn start_print(&mut self, topic: &str, from_beginning: bool) -> Result<TopicPrint, EngineError> {
+        if self.topics.partitions(topic).is_none() {
+            return Err(EngineError::statement(format!("Could not find topic '{topic}', or the KSQL user does not have permissions to list the topic. Topic names are case-sensitive.")));
+        }
+        let position = if from_beginning { 0 } else { end_position(self.topics.as_ref(), topic) };
+        let (sender, records) = tokio::sync::mpsc::channel(RESULT_CHANNEL_CAPACITY);
+        self.taps.push(TopicTap { topic: topic.to_string(), position, sender });
+        Ok(TopicPrint { topic: topic.to_string(), records })
+    }
+
+    /// Push queries currently running: (query id, statement text).
+    pub fn transient_queries(&self) -> Vec<(String, String)> {
+        self.transients.iter().filter(|q| !q.sender.is_closed()).map(|q| (q.id.clone(), q.statement.clone())).collect()
+    }
+
+    /// Ends a push query; false if there is none with this id.
+    pub fn close_transient(&mut self, id: &str) -> bool {
+        let before = self.transients.len();
+        self.transients.retain(|q| q.id != id);
+        self.transients.len() != before
+    }
+
+    /// Whether push queries or PRINTs are running (their clients may have made room for
+    /// more results since the last [`Engine::process`]).
+    pub fn has_transients(&self) -> bool {
+        !self.transients.is_empty() || !self.taps.is_empty()
+    }
+
+    /// A pull query (`SELECT` without `EMIT CHANGES`): the result's Arrow schema (key columns
+    /// marked with [`KEY_COLUMN_METADATA`]) and its rows.
+    pub fn pull_query(&mut self, sql: &str) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>), EngineError> {
+        let statements = parse_statements(sql).map_err(|e| EngineError::from(PlanError::from(e)))?;
+        let [parsed] = statements.as_slice() else {
+            return Err(EngineError::statement(format!("Expected exactly one SELECT statement, got {}", statements.len())));
+        };
+        let Statement::Query(query) = &parsed.statement else {
+            return Err(EngineError::statement("A pull query must be a SELECT statement"));
+        };
+        let source = self.catalog.require_source(&query.from.name)?;
+        Err(EngineError::statement(format!(
+            "Pull queries are not supported yet: materialized state for {} `{}` is not built. Add EMIT CHANGES to issue a push query.",
+            kind_name(source.kind),
+            source.name
+        )))
     }
 
     fn execute(&mut self, parsed: &ParsedStatement) -> Result<(), EngineError> {
@@ -539,6 +694,16 @@ impl Engine {
             Some(cols) => cols.to_vec(),
             None => data_columns.iter().map(|c| c.name.clone()).collect(),
         };
+        if let Some(pseudo) = names.iter().find(|n| matches!(n.as_str(), "ROWPARTITION" | "ROWOFFSET")) {
+            return Err(EngineError::statement(format!("Inserting into column `{pseudo}` is not allowed.")));
+        }
+        if columns.is_some() && names.len() != values.len() {
+            return Err(EngineError::statement(format!(
+                "Failed to prepare statement: Expected number columns and values to match: {}, {}",
+                names.len(),
+                values.len()
+            )));
+        }
         if names.len() != values.len() {
             return Err(EngineError::statement(format!(
                 "Expected a value for each column. Expected Columns: [{}]. Got {}",
@@ -601,6 +766,59 @@ impl Engine {
         Ok(())
     }
 
+    /// Inserts rows given as JSON objects (the `/inserts-stream` payload) into `target`: object
+    /// fields name columns, key columns included, case-insensitively; missing columns are NULL;
+    /// `ROWTIME` is `timestamp`. The outer error is about the target; each row gets its own
+    /// result, so one bad row does not stop the others.
+    pub fn insert_json_rows(&mut self, target: &str, rows: &[&[u8]], timestamp: i64) -> Result<Vec<Result<(), EngineError>>, EngineError> {
+        let sink = self
+            .catalog
+            .source(target)
+            .ok_or_else(|| EngineError::statement(format!("Cannot insert values into an unknown stream/table: `{target}`")))?
+            .clone();
+        if sink.is_source {
+            return Err(EngineError::statement(format!("Cannot insert values into read-only {}: {target}", kind_name(sink.kind))));
+        }
+        let mut fields: Vec<Field> = sink
+            .columns
+            .iter()
+            .filter(|c| c.role != ColumnRole::Header)
+            .map(|c| Field::new(&c.name, to_arrow(&c.data_type), true))
+            .collect();
+        let schema = Arc::new(Schema::new(fields.clone()));
+        let mut decoder = crate::format::Decoder::new(crate::format::Format::Json, schema, crate::format::Wrapping::Wrapped)
+            .map_err(|e| EngineError::statement(format!("Cannot insert into {target}: {e}")))?;
+        let payloads: Vec<Option<&[u8]>> = rows.iter().map(|r| Some(*r)).collect();
+        let decoded = decoder.decode(&payloads).map_err(|e| EngineError::statement(format!("Failed to insert values into '{target}'. {e}")))?;
+        let mut results: Vec<Result<(), EngineError>> = (0..rows.len()).map(|_| Ok(())).collect();
+        for (row, e) in decoded.errors {
+            results[row] = Err(EngineError::statement(format!("Failed to insert values into '{target}'. {e}")));
+        }
+        for row in decoded.null_records {
+            results[row] = Err(EngineError::statement(format!("Failed to insert values into '{target}'. A row must be a JSON object, not null")));
+        }
+        fields.push(Field::new(SINK_TIMESTAMP, DataType::Int64, true));
+        let mut columns = decoded.columns;
+        columns.push(Arc::new(arrow::array::Int64Array::from(vec![timestamp; rows.len()])));
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(RuntimeError::from)?;
+        let writer = SinkWriter::new(&sink, &batch.schema())?;
+        for (row, result) in results.iter_mut().enumerate() {
+            if result.is_err() {
+                continue;
+            }
+            let mut errors = Vec::new();
+            let records = writer.write(&batch.slice(row, 1), &[false], &[false], &[], &mut errors)?;
+            if let Some(e) = errors.first() {
+                *result = Err(EngineError::statement(format!("Failed to insert values into '{target}'. {}", e.message)));
+                continue;
+            }
+            for record in records {
+                self.topics.append(&sink.topic, None, record)?;
+            }
+        }
+        Ok(results)
+    }
+
     /// Creates a topic (no-op if it exists).
     pub fn create_topic(&mut self, name: &str, partitions: i32) {
         // Only fails for a partition count below 1, which callers never pass.
@@ -629,6 +847,16 @@ impl Engine {
                 })?;
                 progressed |= read > 0;
             }
+            let topics = self.topics.as_mut();
+            let errors = &mut self.processing_errors;
+            self.transients.retain_mut(|q| match q.advance(topics, errors) {
+                Some(read) => {
+                    progressed |= read > 0;
+                    true
+                }
+                None => false,
+            });
+            self.taps.retain_mut(|t| t.advance(topics).is_some());
             if !progressed {
                 return Ok(());
             }

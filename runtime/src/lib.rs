@@ -10,9 +10,12 @@ pub mod format;
 pub mod kafka;
 pub mod pipeline;
 pub mod processing_log;
+pub mod push;
 pub mod source;
 pub mod state;
 pub mod topic;
 
-pub use engine::{ColumnRole, Engine, EngineError, ErrorKind, SourceColumn, SourceDescription, TopicRecord, WindowInfo, WindowType};
+pub use engine::{ColumnRole, Engine, KEY_COLUMN_METADATA, EngineError, ErrorKind, SourceColumn, SourceDescription, TopicRecord, WindowInfo, WindowType};
 pub use error::RuntimeError;
+pub use push::{PushQuery, ResultColumn, StartFrom, TopicPrint};
+pub use pipeline::ResultBatch;

@@ -81,7 +81,24 @@ pub struct PipelineOutput {
     pub changelog: Vec<(String, TopicRecord)>,
 }
 
-/// A compiled persistent query.
+/// Result rows of a transient query, for its client: the projected batch and, per row,
+/// whether it is a delete (a table tombstone).
+#[derive(Debug, Clone)]
+pub struct ResultBatch {
+    pub batch: RecordBatch,
+    pub tombstone: Vec<bool>,
+}
+
+/// Where a pipeline's results go.
+enum Output {
+    /// Encoded and appended to the sink topic (persistent queries).
+    Topic(SinkWriter),
+    /// Held for the client of a transient query until [`Pipeline::take_results`]; while any are
+    /// held the pipeline reads no further, so a slow client holds back only its own query.
+    Rows(Vec<ResultBatch>),
+}
+
+/// A compiled query: persistent (writing a topic) or transient (handing rows to a client).
 pub struct Pipeline {
     source_topic: String,
     source_kind: SourceKind,
@@ -93,7 +110,8 @@ pub struct Pipeline {
     aggregate: Option<AggregateOperator>,
     /// Operators after the aggregate.
     post_operators: Vec<Operator>,
-    sink: SinkWriter,
+    output: Output,
+    output_schema: SchemaRef,
     position: Position,
     /// Changelog topic per store name, once the query has an id.
     changelogs: Vec<(&'static str, String)>,
@@ -107,6 +125,20 @@ impl Pipeline {
 
     /// Compiles `plan` (rooted at a Sink node) writing to `sink`.
     pub fn compile_with(plan: &LogicalPlan, sink: &SourceDef, options: &PipelineOptions) -> RuntimeResult<Self> {
+        Self::compile_to(plan, options, |schema| Ok(Output::Topic(SinkWriter::new(sink, schema)?)))
+    }
+
+    /// Compiles a transient query's `plan` (no Sink node) whose results are collected as
+    /// batches of the final projection (see [`Pipeline::take_results`]).
+    pub fn compile_transient(plan: &LogicalPlan, options: &PipelineOptions) -> RuntimeResult<Self> {
+        Self::compile_to(plan, options, |_| Ok(Output::Rows(Vec::new())))
+    }
+
+    fn compile_to(
+        plan: &LogicalPlan,
+        options: &PipelineOptions,
+        output: impl FnOnce(&SchemaRef) -> RuntimeResult<Output>,
+    ) -> RuntimeResult<Self> {
         let mut operators = Vec::new();
         let mut post_operators = None;
         let mut aggregate = None;
@@ -191,7 +223,8 @@ impl Pipeline {
             operators,
             aggregate,
             post_operators,
-            sink: SinkWriter::new(sink, &output_schema)?,
+            output: output(&output_schema)?,
+            output_schema,
             position: 0,
             changelogs: Vec::new(),
         })
@@ -207,14 +240,36 @@ impl Pipeline {
         self.internal_topics()
     }
 
+    /// The schema of the final projection (including hidden sink columns such as `__ROWTIME`).
+    pub fn output_schema(&self) -> &SchemaRef {
+        &self.output_schema
+    }
+
     /// The topic this query reads.
     pub fn source_topic(&self) -> &str {
         &self.source_topic
     }
 
-    /// The topic this query writes its results to.
+    /// The topic this query writes (empty for a transient query, which writes no topic).
     pub fn sink_topic(&self) -> &str {
-        &self.sink.topic
+        match &self.output {
+            Output::Topic(sink) => &sink.topic,
+            Output::Rows(_) => "",
+        }
+    }
+
+    /// Makes the next poll read from `position` (e.g. the end of the topic for
+    /// `auto.offset.reset=latest`).
+    pub fn seek(&mut self, position: Position) {
+        self.position = position;
+    }
+
+    /// The results a transient pipeline holds (empty for persistent ones).
+    pub fn take_results(&mut self) -> Vec<ResultBatch> {
+        match &mut self.output {
+            Output::Rows(held) => std::mem::take(held),
+            Output::Topic(_) => Vec::new(),
+        }
     }
 
     /// The internal (changelog) topics this query writes, after [`Pipeline::set_query_id`].
@@ -255,6 +310,9 @@ impl Pipeline {
     pub fn poll(&mut self, topics: &mut dyn TopicStore, errors: &mut Vec<RecordError>) -> RuntimeResult<usize> {
         let mut total = 0;
         loop {
+            if matches!(&self.output, Output::Rows(held) if !held.is_empty()) {
+                return Ok(total);
+            }
             // Records are processed while borrowed from the log; outputs are appended after.
             let mut outcome: Option<RuntimeResult<PipelineOutput>> = None;
             let topic = self.source_topic.clone();
@@ -265,8 +323,10 @@ impl Pipeline {
             let Some(out) = outcome else { return Ok(total) };
             self.position = next;
             let out = out?;
-            for record in out.sink {
-                topics.append(&self.sink.topic, None, record)?;
+            if let Output::Topic(sink) = &self.output {
+                for record in out.sink {
+                    topics.append(&sink.topic, None, record)?;
+                }
             }
             for (topic, record) in out.changelog {
                 topics.append(&topic, None, record)?;
@@ -333,14 +393,41 @@ impl Pipeline {
                 out.origin.iter().map(|o| o.map(|r| records[origin[r]].headers.clone()).unwrap_or_default()).collect();
             return self.finish_aggregate(out, &headers, errors);
         }
-        // Like Kafka Streams, outputs carry the headers of the record they came from.
-        let headers: Vec<_> = origin.iter().map(|&r| records[r].headers.clone()).collect();
-        let keyless: Vec<bool> = origin.iter().map(|&r| !self.rekeyed && records[r].key.is_none()).collect();
-        Ok(PipelineOutput { sink: self.sink.write(&batch, &deleted, &keyless, &headers, errors)?, changelog: Vec::new() })
+        match &mut self.output {
+            Output::Topic(sink) => {
+                // Like Kafka Streams, outputs carry the headers of the record they came from.
+                let headers: Vec<_> = origin.iter().map(|&r| records[r].headers.clone()).collect();
+                let keyless: Vec<bool> = origin.iter().map(|&r| !self.rekeyed && records[r].key.is_none()).collect();
+                Ok(PipelineOutput { sink: sink.write(&batch, &deleted, &keyless, &headers, errors)?, changelog: Vec::new() })
+            }
+            Output::Rows(held) => {
+                // A client sees changes, not records: on streams, records without a value
+                // carry no event; on tables, records without a key are invalid, and rows a
+                // filter turned into deletes are left out (only real tombstones are shown).
+                let keep: Vec<bool> = origin
+                    .iter()
+                    .zip(&deleted)
+                    .map(|(&r, &deleted)| {
+                        let record = &records[r];
+                        match self.source_kind {
+                            SourceKind::Stream => record.value.is_some(),
+                            SourceKind::Table => record.key.is_some() && (!deleted || record.value.is_none()),
+                        }
+                    })
+                    .collect();
+                let batch = if keep.iter().all(|k| *k) { batch } else { filter_record_batch(&batch, &BooleanArray::from(keep.clone()))? };
+                let tombstone: Vec<bool> = deleted.iter().zip(&keep).filter(|(_, k)| **k).map(|(d, _)| *d).collect();
+                if batch.num_rows() > 0 {
+                    held.push(ResultBatch { batch, tombstone });
+                }
+                Ok(PipelineOutput::default())
+            }
+        }
     }
 
-    /// Runs the aggregate's results through the operators after it and encodes them, with
-    /// the changelog records of the state written meanwhile.
+    /// Runs the aggregate's results through the operators after it and encodes them (or, for
+    /// a transient query, hands them to the client), with the changelog records of the state
+    /// written meanwhile.
     fn finish_aggregate(&mut self, out: AggregateOutput, headers: &[Headers], errors: &mut Vec<RecordError>) -> RuntimeResult<PipelineOutput> {
         let mut batch = out.batch;
         for op in &self.post_operators {
@@ -353,8 +440,18 @@ impl Pipeline {
                 batch = RecordBatch::try_new(schema.clone(), columns)?;
             }
         }
-        let keyless = vec![false; batch.num_rows()];
-        let sink = self.sink.write(&batch, &out.deleted, &keyless, headers, errors)?;
+        let sink = match &mut self.output {
+            Output::Topic(sink) => {
+                let keyless = vec![false; batch.num_rows()];
+                sink.write(&batch, &out.deleted, &keyless, headers, errors)?
+            }
+            Output::Rows(held) => {
+                if batch.num_rows() > 0 {
+                    held.push(ResultBatch { batch, tombstone: out.deleted });
+                }
+                Vec::new()
+            }
+        };
         let mut changelog = Vec::new();
         if let Some(aggregate) = self.aggregate.as_mut() {
             for (store, key, value, timestamp) in aggregate.take_changelog()? {

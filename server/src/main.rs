@@ -1,16 +1,42 @@
-//! `runnel-server`: the ksqlDB-compatible REST server.
-//!
-//! The REST API, Kafka I/O through rdkafka and the embedded broker arrive with the next
-//! milestone; until then the binary says so instead of pretending to serve.
+//! `runnel-server`: serves ksqlDB's REST API (see docs/rest.md).
 
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
-    eprintln!(
-        "runnel-server {}: the REST API and Kafka I/O are not built yet (next milestone).\n\
-         What runs today: the SQL engine over an in-memory log, exercised by `bash .ci/test` \
-         and the QTT harness (`cargo run --release -p runnel-tests --bin qtt -- PATH...`).",
-        env!("CARGO_PKG_VERSION")
-    );
-    ExitCode::from(2)
+use clap::Parser;
+use runnel_server::{Args, ServerConfig};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let args = Args::parse();
+    let config = match ServerConfig::from_args(&args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("runnel-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if config.bootstrap_servers.is_none() {
+        tracing::warn!(
+            "no bootstrap servers configured: topics live in this process's memory and are lost when it stops"
+        );
+    }
+    let server = match runnel_server::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("runnel-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for address in &server.addresses {
+        tracing::info!("runnel-server {} listening on http://{address}", env!("CARGO_PKG_VERSION"));
+    }
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::error!(error = %e, "cannot wait for Ctrl-C; stopping");
+    }
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    ExitCode::SUCCESS
 }

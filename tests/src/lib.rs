@@ -1,4 +1,5 @@
-//! runnel-tests: conformance harnesses (QTT), end-to-end tests and benches.
+//! runnel-tests: conformance harnesses (QTT, RQTT), end-to-end tests and benches.
 
 pub mod nexmark;
 pub mod qtt;
+pub mod rqtt;

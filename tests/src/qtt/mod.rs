@@ -115,7 +115,7 @@ fn properties(tc: &TestCase) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn serde_for(engine: &Engine, tc: &TestCase, topic: &str) -> TopicSerde {
+pub fn serde_for(engine: &Engine, tc: &TestCase, topic: &str) -> TopicSerde {
     match engine.sources_for_topic(topic).first() {
         Some(src) => TopicSerde::from_source(src),
         None => TopicSerde::from_decl(tc.topics.iter().find(|t| t.name == topic)),
