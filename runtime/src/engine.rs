@@ -664,20 +664,26 @@ impl Engine {
         self.catalog.remove_query(id);
     }
 
+    /// The stream or table that INSERT VALUES or `/inserts-stream` writes to: it must exist and
+    /// not be read-only.
+    fn insert_target(&self, target: &str) -> Result<SourceDef, EngineError> {
+        let sink = self
+            .catalog
+            .source(target)
+            .ok_or_else(|| EngineError::statement(format!("Cannot insert values into an unknown stream/table: `{target}`")))?;
+        if sink.is_source {
+            return Err(EngineError::statement(format!("Cannot insert values into read-only {}: {target}", kind_name(sink.kind))));
+        }
+        Ok(sink.clone())
+    }
+
     fn insert_values(
         &mut self,
         target: &str,
         columns: Option<&[String]>,
         values: &[runnel_parser::Expr],
     ) -> Result<(), EngineError> {
-        let sink = self
-            .catalog
-            .source(target)
-            .ok_or_else(|| EngineError::statement(format!("Cannot insert values into an unknown stream/table: `{target}`")))?
-            .clone();
-        if sink.is_source {
-            return Err(EngineError::statement(format!("Cannot insert values into read-only {}: {target}", kind_name(sink.kind))));
-        }
+        let sink = self.insert_target(target)?;
         if let Some(cols) = columns {
             let headers: Vec<&str> = sink
                 .columns
@@ -771,14 +777,7 @@ impl Engine {
     /// `ROWTIME` is `timestamp`. The outer error is about the target; each row gets its own
     /// result, so one bad row does not stop the others.
     pub fn insert_json_rows(&mut self, target: &str, rows: &[&[u8]], timestamp: i64) -> Result<Vec<Result<(), EngineError>>, EngineError> {
-        let sink = self
-            .catalog
-            .source(target)
-            .ok_or_else(|| EngineError::statement(format!("Cannot insert values into an unknown stream/table: `{target}`")))?
-            .clone();
-        if sink.is_source {
-            return Err(EngineError::statement(format!("Cannot insert values into read-only {}: {target}", kind_name(sink.kind))));
-        }
+        let sink = self.insert_target(target)?;
         let mut fields: Vec<Field> = sink
             .columns
             .iter()

@@ -375,14 +375,7 @@ impl Pipeline {
                     origin = source_rows.iter().map(|&r| origin[r]).collect();
                     batch = exploded;
                 }
-                Operator::Project { exprs, schema } => {
-                    let columns = exprs
-                        .iter()
-                        .zip(schema.fields())
-                        .map(|(e, f)| evaluate_column(e, &batch, f.data_type()))
-                        .collect::<RuntimeResult<Vec<_>>>()?;
-                    batch = RecordBatch::try_new(schema.clone(), columns)?;
-                }
+                Operator::Project { exprs, schema } => batch = project(exprs, schema, &batch)?,
             }
         }
         if let Some(aggregate) = self.aggregate.as_mut() {
@@ -432,12 +425,7 @@ impl Pipeline {
         let mut batch = out.batch;
         for op in &self.post_operators {
             if let Operator::Project { exprs, schema } = op {
-                let columns = exprs
-                    .iter()
-                    .zip(schema.fields())
-                    .map(|(e, f)| evaluate_column(e, &batch, f.data_type()))
-                    .collect::<RuntimeResult<Vec<_>>>()?;
-                batch = RecordBatch::try_new(schema.clone(), columns)?;
+                batch = project(exprs, schema, &batch)?;
             }
         }
         let sink = match &mut self.output {
@@ -501,6 +489,16 @@ fn explode(batch: &RecordBatch, columns: &[usize], schema: &SchemaRef) -> Runtim
         }
     }
     Ok((RecordBatch::try_new(schema.clone(), out)?, source_rows))
+}
+
+/// Evaluates a projection over `batch` into a batch of `schema`.
+fn project(exprs: &[Arc<dyn PhysicalExpr>], schema: &SchemaRef, batch: &RecordBatch) -> RuntimeResult<RecordBatch> {
+    let columns = exprs
+        .iter()
+        .zip(schema.fields())
+        .map(|(e, f)| evaluate_column(e, batch, f.data_type()))
+        .collect::<RuntimeResult<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// Evaluates `expr` over `batch`; rows whose evaluation fails become NULL.

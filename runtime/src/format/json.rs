@@ -846,16 +846,7 @@ impl<'a> Writer<'a> {
 /// Appends the decimal text of `v` without allocating.
 pub fn write_int(out: &mut Vec<u8>, v: i64) {
     let mut tmp = [0u8; 20];
-    let mut n = v.unsigned_abs();
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+    let i = text::digits_before_end(&mut tmp, v.unsigned_abs());
     if v < 0 {
         out.push(b'-');
     }

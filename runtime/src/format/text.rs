@@ -220,6 +220,20 @@ pub(crate) fn parse_decimal(text: &str, precision: u8, scale: i8) -> Result<i128
 }
 
 /// Appends an unscaled decimal as plain text keeping its scale: `(110, 2)` -> `1.10`.
+/// Writes the decimal digits of `n` at the end of `buf` (which must hold 20 bytes or more)
+/// and returns where they start.
+pub(crate) fn digits_before_end(buf: &mut [u8], mut n: u64) -> usize {
+    let mut pos = buf.len();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return pos;
+        }
+    }
+}
+
 pub(crate) fn write_decimal(out: &mut Vec<u8>, unscaled: i128, scale: i8) {
     // Digits on the stack: this runs once per DECIMAL value on the encode path.
     let mut stack = [0u8; 40];
@@ -228,14 +242,7 @@ pub(crate) fn write_decimal(out: &mut Vec<u8>, unscaled: i128, scale: i8) {
     // u128 division is a library call per digit; most values fit in u64, whose division by
     // a constant compiles to a multiply.
     match u64::try_from(abs) {
-        Ok(mut rest) => loop {
-            pos -= 1;
-            stack[pos] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        },
+        Ok(rest) => pos = digits_before_end(&mut stack, rest),
         Err(_) => {
             let mut rest = abs;
             loop {

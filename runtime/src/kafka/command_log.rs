@@ -5,16 +5,13 @@
 //! A command's sequence number is its offset in that topic.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
-use super::{kafka_error, KafkaConfig, KafkaTopics};
+use super::{end_reader, kafka_error, read_to_end, KafkaConfig, KafkaTopics};
 use crate::error::{RuntimeError, RuntimeResult};
 use crate::topic::TopicStore;
 
@@ -66,35 +63,18 @@ impl CommandLog {
 
     /// Every command so far, in order. Records that are not commands are skipped with a warning.
     pub fn replay(&self) -> RuntimeResult<Vec<Command>> {
-        let consumer: BaseConsumer = self
-            .config
-            .client()
-            .set("group.id", format!("{}-replay", self.topic))
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .create()
-            .map_err(|e| kafka_error("cannot create the command log reader", e))?;
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(&self.topic, 0, Offset::Beginning)
-            .map_err(|e| kafka_error("cannot assign the command topic", e))?;
-        consumer.assign(&assignment).map_err(|e| kafka_error("cannot assign the command topic", e))?;
-        let mut commands = Vec::new();
-        let deadline = Instant::now() + REPLAY_TIMEOUT;
-        loop {
-            if Instant::now() > deadline {
-                return Err(RuntimeError::Topic(format!("timed out reading the command log {}", self.topic)));
-            }
-            match consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(m)) => match m.payload().and_then(|p| parse_command(m.offset(), p)) {
-                    Some(c) => commands.push(c),
-                    None => tracing::warn!("skipping unreadable command at offset {} of {}", m.offset(), self.topic),
-                },
-                Some(Err(KafkaError::PartitionEOF(_))) => return Ok(commands),
-                Some(Err(e)) => return Err(kafka_error(&format!("cannot read the command log {}", self.topic), e)),
-                None => {}
-            }
-        }
+        let reader = end_reader(&self.config)?;
+        let records = read_to_end(&reader, &self.topic, 1, REPLAY_TIMEOUT)?;
+        Ok(records
+            .iter()
+            .filter_map(|r| {
+                let command = r.value.as_deref().and_then(|p| parse_command(r.offset, p));
+                if command.is_none() {
+                    tracing::warn!("skipping unreadable command at offset {} of {}", r.offset, self.topic);
+                }
+                command
+            })
+            .collect())
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::client::{Client, ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -26,7 +26,7 @@ use crate::error::{RuntimeError, RuntimeResult};
 use crate::topic::{Headers, Position, TopicRecord, TopicStore};
 
 /// How long admin and metadata requests may take before they are reported as failed.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the cluster is and how to talk to it.
 #[derive(Debug, Clone)]
@@ -164,7 +164,7 @@ pub(crate) fn to_record(message: &BorrowedMessage<'_>) -> TopicRecord {
 
 /// Every record of `topic` up to the end seen now, partition after partition, read with
 /// `consumer` (an `enable.partition.eof` consumer; its assignment is replaced and cleared).
-pub(crate) fn read_to_end(consumer: &BaseConsumer, topic: &str, partitions: i32) -> RuntimeResult<Vec<TopicRecord>> {
+pub(crate) fn read_to_end(consumer: &BaseConsumer, topic: &str, partitions: i32, timeout: Duration) -> RuntimeResult<Vec<TopicRecord>> {
     let mut assignment = TopicPartitionList::new();
     for p in 0..partitions {
         assignment.add_partition_offset(topic, p, Offset::Beginning).map_err(|e| kafka_error(&format!("cannot read {topic}"), e))?;
@@ -172,7 +172,7 @@ pub(crate) fn read_to_end(consumer: &BaseConsumer, topic: &str, partitions: i32)
     consumer.assign(&assignment).map_err(|e| kafka_error(&format!("cannot read {topic}"), e))?;
     let mut records = Vec::new();
     let mut at_end = 0;
-    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let outcome = loop {
         if at_end >= partitions {
             break Ok(records);
@@ -189,6 +189,19 @@ pub(crate) fn read_to_end(consumer: &BaseConsumer, topic: &str, partitions: i32)
     };
     let _ = consumer.unassign();
     outcome
+}
+
+/// How many partitions `topic` has, or `None` if it does not exist.
+pub(crate) fn partition_count<C: ClientContext>(client: &Client<C>, topic: &str) -> RuntimeResult<Option<i32>> {
+    let metadata = client
+        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+        .map_err(|e| kafka_error(&format!("cannot read metadata of topic {topic}"), e))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len() as i32)
+        .filter(|&n| n > 0))
 }
 
 /// A consumer for [`read_to_end`]: no group offsets, end-of-partition events on.
@@ -230,17 +243,7 @@ impl KafkaTopics {
     }
 
     fn partition_count(&self, name: &str) -> RuntimeResult<Option<i32>> {
-        let metadata = self
-            .producer
-            .client()
-            .fetch_metadata(Some(name), REQUEST_TIMEOUT)
-            .map_err(|e| kafka_error(&format!("cannot read metadata of topic {name}"), e))?;
-        Ok(metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == name && t.error().is_none())
-            .map(|t| t.partitions().len() as i32)
-            .filter(|&n| n > 0))
+        partition_count(self.producer.client(), name)
     }
 }
 
@@ -315,7 +318,7 @@ impl TopicStore for KafkaTopics {
     /// the records after the first `from`. Meant for tests and PRINT, not for queries.
     fn read(&self, topic: &str, from: Position, max: usize, visit: &mut dyn FnMut(&[TopicRecord])) -> Position {
         let Some(partitions) = self.partitions(topic) else { return from };
-        let records = match read_to_end(&self.reader, topic, partitions) {
+        let records = match read_to_end(&self.reader, topic, partitions, REQUEST_TIMEOUT) {
             Ok(records) => records,
             Err(e) => {
                 tracing::warn!("{e}");

@@ -11,7 +11,10 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{end_reader, flush, kafka_error, read_to_end, send, to_record, tracked_producer, KafkaConfig, TrackedProducer};
+use super::{
+    end_reader, flush, kafka_error, partition_count, read_to_end, send, to_record, tracked_producer, KafkaConfig, TrackedProducer,
+    REQUEST_TIMEOUT,
+};
 use crate::error::{RuntimeError, RuntimeResult};
 use crate::pipeline::Pipeline;
 use crate::processing_log;
@@ -106,16 +109,8 @@ fn restore_state(pipeline: &mut Pipeline, config: &KafkaConfig) -> RuntimeResult
     }
     let reader = end_reader(config)?;
     for topic in changelogs {
-        let partitions = reader
-            .fetch_metadata(Some(&topic), Duration::from_secs(30))
-            .map_err(|e| kafka_error(&format!("cannot read metadata of {topic}"), e))?
-            .topics()
-            .first()
-            .map_or(0, |t| t.partitions().len() as i32);
-        if partitions == 0 {
-            continue;
-        }
-        let records = read_to_end(&reader, &topic, partitions)?;
+        let Some(partitions) = partition_count(reader.client(), &topic)? else { continue };
+        let records = read_to_end(&reader, &topic, partitions, REQUEST_TIMEOUT)?;
         pipeline.restore(&topic, &records)?;
     }
     Ok(())
