@@ -26,7 +26,8 @@ use crate::push::{end_position, PushQuery, ResultColumn, StartFrom, TopicPrint, 
 use crate::source::RecordError;
 pub use crate::topic::TopicRecord;
 use crate::kafka::query::{KafkaQuery, QueryStats};
-use crate::kafka::{KafkaConfig, KafkaTopics};
+use crate::kafka::command_log::CommandLog;
+use crate::kafka::{KafkaConfig, KafkaTopics, TopicFeed};
 use crate::topic::{MemoryTopics, TopicStore};
 
 /// Which family of ksqlDB exception an error corresponds to (the QTT `expectedException.type`).
@@ -291,6 +292,36 @@ impl Engine {
         Ok(self.queries.iter().filter(|q| !before.contains(&q.id)).map(|q| q.id.clone()).collect())
     }
 
+    /// Executes one statement with `overrides` (request properties such as
+    /// `auto.offset.reset`) over the engine's configuration for this statement only.
+    pub fn execute_statement_with(&mut self, parsed: &ParsedStatement, overrides: &BTreeMap<String, String>) -> Result<Vec<String>, EngineError> {
+        if overrides.is_empty() {
+            return self.execute_statement(parsed);
+        }
+        let configured = self.config.properties.clone();
+        self.config.properties.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let outcome = self.execute_statement(parsed);
+        self.config.properties = configured;
+        outcome
+    }
+
+    /// Opens this service's command log (creating its topic); `None` when the engine does
+    /// not run over Kafka.
+    pub fn open_command_log(&mut self) -> Result<Option<CommandLog>, EngineError> {
+        let Some(kafka) = self.kafka.clone() else { return Ok(None) };
+        let service = self.service_id().to_string();
+        Ok(Some(CommandLog::open(&service, &kafka, self.topics.as_mut())?))
+    }
+
+    /// Stops every query (persistent ones finish their current batch and commit) and ends
+    /// push queries and PRINTs. The catalog stays as it is.
+    pub fn stop_queries(&mut self) {
+        self.transients.clear();
+        self.taps.clear();
+        // Dropping a Kafka query stops its thread and waits for it.
+        self.queries.clear();
+    }
+
     /// The ksql/streams properties the engine was configured with.
     pub fn properties(&self) -> &BTreeMap<String, String> {
         &self.config.properties
@@ -322,10 +353,16 @@ impl Engine {
             self.config.properties.get("ksql.streams.auto.offset.reset").map(String::as_str),
             self.config.properties.get("auto.offset.reset").map(String::as_str),
         ])?;
-        if start == StartFrom::Latest {
-            let end = end_position(self.topics.as_ref(), pipeline.source_topic());
-            pipeline.seek(end);
-        }
+        let feed = match &self.kafka {
+            Some(kafka) => Some(TopicFeed::open(kafka, pipeline.source_topic(), start == StartFrom::Earliest)?),
+            None => {
+                if start == StartFrom::Latest {
+                    let end = end_position(self.topics.as_ref(), pipeline.source_topic());
+                    pipeline.seek(end);
+                }
+                None
+            }
+        };
         let output = pipeline.output_schema().clone();
         let projection = planned
             .output
@@ -349,6 +386,7 @@ impl Engine {
             schema: schema.clone(),
             sender,
             pending: Default::default(),
+            feed,
         });
         Ok(PushQuery {
             id,
@@ -384,9 +422,12 @@ impl Engine {
         if self.topics.partitions(topic).is_none() {
             return Err(EngineError::statement(format!("Could not find topic '{topic}', or the KSQL user does not have permissions to list the topic. Topic names are case-sensitive.")));
         }
-        let position = if from_beginning { 0 } else { end_position(self.topics.as_ref(), topic) };
+        let (position, feed) = match &self.kafka {
+            Some(kafka) => (0, Some(TopicFeed::open(kafka, topic, from_beginning)?)),
+            None => (if from_beginning { 0 } else { end_position(self.topics.as_ref(), topic) }, None),
+        };
         let (sender, records) = tokio::sync::mpsc::channel(RESULT_CHANNEL_CAPACITY);
-        self.taps.push(TopicTap { topic: topic.to_string(), position, sender });
+        self.taps.push(TopicTap { topic: topic.to_string(), position, sender, feed });
         Ok(TopicPrint { topic: topic.to_string(), records })
     }
 

@@ -6,6 +6,9 @@
 //! its channel; the engine then stops reading that query's source (the records stay in the
 //! topic) instead of buffering without bound or holding back other queries. A client that
 //! goes away closes the channel and the engine drops the query on its next pass.
+//!
+//! Over the in-memory log a transient query polls the engine's topic store; over Kafka it has
+//! a consumer of its own ([`TopicFeed`]) that the engine polls without waiting.
 
 use std::collections::VecDeque;
 
@@ -14,8 +17,12 @@ use runnel_parser::SqlType;
 use tokio::sync::mpsc;
 
 use crate::engine::EngineError;
+use crate::kafka::TopicFeed;
 use crate::pipeline::{Pipeline, ResultBatch};
 use crate::topic::{Position, TopicRecord, TopicStore};
+
+/// Most records a transient query reads from its Kafka feed per step.
+const FEED_BATCH: usize = 1024;
 
 /// Result batches buffered per transient query before the engine stops reading its source.
 pub const RESULT_CHANNEL_CAPACITY: usize = 16;
@@ -85,6 +92,8 @@ pub(crate) struct TransientQuery {
     pub(crate) schema: SchemaRef,
     pub(crate) sender: mpsc::Sender<Result<ResultBatch, EngineError>>,
     pub(crate) pending: VecDeque<ResultBatch>,
+    /// Its own consumer over Kafka; `None` reads the engine's topic store.
+    pub(crate) feed: Option<TopicFeed>,
 }
 
 impl TransientQuery {
@@ -106,7 +115,7 @@ impl TransientQuery {
                     Err(_) => return None,
                 }
             }
-            let n = match self.pipeline.poll(topics, errors) {
+            let n = match self.read(topics, errors) {
                 Ok(n) => n,
                 Err(e) => {
                     let error = EngineError { kind: crate::ErrorKind::Processing, message: e.to_string() };
@@ -134,6 +143,19 @@ impl TransientQuery {
             }
         }
     }
+
+    /// Runs the next records of the source through the pipeline; returns how many.
+    fn read(&mut self, topics: &mut dyn TopicStore, errors: &mut Vec<crate::source::RecordError>) -> crate::error::RuntimeResult<usize> {
+        let Some(feed) = &self.feed else { return self.pipeline.poll(topics, errors) };
+        let mut records = Vec::new();
+        feed.poll_ready(FEED_BATCH, &mut records)?;
+        if !records.is_empty() {
+            // A transient query's state lives only as long as the query: its changelog
+            // output has nowhere to go and is dropped.
+            self.pipeline.process(&records, errors)?;
+        }
+        Ok(records.len())
+    }
 }
 
 /// The engine's side of a `PRINT`.
@@ -141,6 +163,8 @@ pub(crate) struct TopicTap {
     pub(crate) topic: String,
     pub(crate) position: Position,
     pub(crate) sender: mpsc::Sender<Vec<TopicRecord>>,
+    /// Its own consumer over Kafka; `None` reads the engine's topic store.
+    pub(crate) feed: Option<TopicFeed>,
 }
 
 impl TopicTap {
@@ -154,7 +178,17 @@ impl TopicTap {
                 Err(mpsc::error::TrySendError::Closed(())) => return None,
             };
             let mut copied = Vec::new();
-            self.position = topics.read(&self.topic, self.position, 1024, &mut |records| copied.extend_from_slice(records));
+            match &self.feed {
+                Some(feed) => {
+                    if let Err(e) = feed.poll_ready(FEED_BATCH, &mut copied) {
+                        tracing::warn!("PRINT {} stopped: {e}", self.topic);
+                        return None;
+                    }
+                }
+                None => {
+                    self.position = topics.read(&self.topic, self.position, FEED_BATCH, &mut |records| copied.extend_from_slice(records));
+                }
+            }
             if copied.is_empty() {
                 return Some(forwarded);
             }

@@ -16,6 +16,8 @@ use crate::error::ConfigError;
 pub const DEFAULT_LISTENER: &str = "http://0.0.0.0:8088";
 /// Where the embedded broker listens when no bootstrap servers are configured.
 pub const DEFAULT_EMBEDDED_BROKER_LISTENER: &str = "127.0.0.1:9092";
+/// File of the embedded broker's data, under the state directory.
+pub const EMBEDDED_BROKER_FILE: &str = "embedded-broker.db";
 /// ksqlDB's default `ksql.service.id`.
 pub const DEFAULT_SERVICE_ID: &str = "default_";
 
@@ -32,6 +34,10 @@ pub struct Args {
     /// Address of the embedded broker (used when no bootstrap servers are given).
     #[arg(long, value_name = "HOST:PORT")]
     pub embedded_broker_listener: Option<String>,
+    /// Where the embedded broker keeps its data: `memory` (lost on exit) or a file path;
+    /// default <state-dir>/embedded-broker.db.
+    #[arg(long, value_name = "memory|FILE")]
+    pub embedded_broker_storage: Option<String>,
     /// ksql.service.id: names the command topic and internal topics.
     #[arg(long)]
     pub service_id: Option<String>,
@@ -49,6 +55,7 @@ pub struct ServerConfig {
     pub listeners: Vec<SocketAddr>,
     pub bootstrap_servers: Option<String>,
     pub embedded_broker_listener: String,
+    pub embedded_broker_storage: BrokerStorage,
     pub service_id: String,
     pub state_dir: PathBuf,
     /// `ksql.*` properties: engine configuration (and what SHOW PROPERTIES lists).
@@ -63,12 +70,22 @@ impl Default for ServerConfig {
             listeners: vec![parse_listener(DEFAULT_LISTENER).expect("the default listener is valid")],
             bootstrap_servers: None,
             embedded_broker_listener: DEFAULT_EMBEDDED_BROKER_LISTENER.to_string(),
+            embedded_broker_storage: BrokerStorage::File(default_state_dir().join(EMBEDDED_BROKER_FILE)),
             service_id: DEFAULT_SERVICE_ID.to_string(),
             state_dir: default_state_dir(),
             ksql_properties: BTreeMap::new(),
             kafka_properties: BTreeMap::new(),
         }
     }
+}
+
+/// Where the embedded broker keeps topics, offsets and the command log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerStorage {
+    /// In memory: gone when the process exits (tests, benchmarks).
+    Memory,
+    /// An SQLite file: survives restarts.
+    File(PathBuf),
 }
 
 fn default_state_dir() -> PathBuf {
@@ -126,6 +143,11 @@ impl ServerConfig {
             .clone()
             .or_else(|| file.get("ksql.streams.state.dir").map(PathBuf::from))
             .unwrap_or_else(default_state_dir);
+        let embedded_broker_storage = match args.embedded_broker_storage.clone().or_else(|| file.remove("runnel.embedded.broker.storage")) {
+            Some(s) if s.trim().eq_ignore_ascii_case("memory") => BrokerStorage::Memory,
+            Some(s) if !s.trim().is_empty() => BrokerStorage::File(PathBuf::from(s.trim())),
+            _ => BrokerStorage::File(state_dir.join(EMBEDDED_BROKER_FILE)),
+        };
         let (mut ksql_properties, kafka_properties): (BTreeMap<_, _>, BTreeMap<_, _>) =
             file.into_iter().partition(|(k, _)| k.starts_with("ksql."));
         ksql_properties.insert("ksql.service.id".into(), service_id.clone());
@@ -137,6 +159,7 @@ impl ServerConfig {
             listeners,
             bootstrap_servers,
             embedded_broker_listener,
+            embedded_broker_storage,
             service_id,
             state_dir,
             ksql_properties,
@@ -212,6 +235,16 @@ mod tests {
         assert_eq!(config.listeners, vec!["0.0.0.0:8088".parse().expect("addr")]);
         assert_eq!(config.service_id, "default_");
         assert!(config.bootstrap_servers.is_none());
+        assert_eq!(config.embedded_broker_storage, BrokerStorage::File(config.state_dir.join(EMBEDDED_BROKER_FILE)));
+    }
+
+    #[test]
+    fn embedded_broker_storage_is_memory_or_a_file() {
+        let args = Args { embedded_broker_storage: Some("MEMORY".into()), ..Args::default() };
+        assert_eq!(ServerConfig::resolve(&args, BTreeMap::new()).expect("valid").embedded_broker_storage, BrokerStorage::Memory);
+        let file = parse_properties("runnel.embedded.broker.storage=/data/b.db\n").expect("valid");
+        let config = ServerConfig::resolve(&Args::default(), file).expect("valid");
+        assert_eq!(config.embedded_broker_storage, BrokerStorage::File(PathBuf::from("/data/b.db")));
     }
 
     #[test]

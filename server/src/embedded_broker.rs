@@ -1,8 +1,9 @@
-//! The embedded Kafka-protocol broker: Tansu with memory storage, run in-process when no
-//! bootstrap servers are configured (and by the integration tests, so CI needs no broker).
+//! The embedded Kafka-protocol broker: Tansu, run in-process when no bootstrap servers are
+//! configured (and by the integration tests, so CI needs no broker).
 //!
-//! Its data lives in memory and is gone when the process exits; Tansu 0.6 has no
-//! transactions and no compaction (docs/architecture.md, "Brokers").
+//! The server keeps its data in an SQLite file under the state directory, so topics, the
+//! command log and committed offsets survive a restart; tests and benchmarks use memory
+//! storage. Tansu 0.6 has no compaction (docs/architecture.md, "Brokers").
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -12,6 +13,8 @@ use tansu_broker::coordinator::group::administrator::Controller;
 use tansu_storage::StorageContainer;
 use tokio::task::JoinHandle;
 use url::Url;
+
+use crate::config::BrokerStorage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedBrokerError {
@@ -28,13 +31,19 @@ pub struct EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    /// Starts a broker listening on `listener` (`HOST:PORT`; port 0 picks a free port) and
-    /// waits until it accepts connections. Must be called inside a tokio runtime.
+    /// Starts a broker with memory storage listening on `listener` (`HOST:PORT`; port 0 picks
+    /// a free port) and waits until it accepts connections. Must be called inside a tokio
+    /// runtime.
     pub async fn start(listener: &str) -> Result<Self, EmbeddedBrokerError> {
+        Self::start_with(listener, &BrokerStorage::Memory).await
+    }
+
+    /// Starts a broker keeping its data in `storage`.
+    pub async fn start_with(listener: &str, storage: &BrokerStorage) -> Result<Self, EmbeddedBrokerError> {
         let addr = resolve_listener(listener)?;
         let url = Url::parse(&format!("tcp://{addr}")).map_err(|_| EmbeddedBrokerError::Listener(listener.to_string()))?;
         let start_error = |message: String| EmbeddedBrokerError::Start { listener: addr.to_string(), message };
-        let storage = Url::parse("memory://runnel/").map_err(|e| start_error(e.to_string()))?;
+        let storage = storage_url(storage).map_err(start_error)?;
         let mut broker = Broker::<Controller<StorageContainer>, StorageContainer>::builder()
             .node_id(tansu_broker::NODE_ID)
             .cluster_id("runnel-embedded")
@@ -72,6 +81,21 @@ impl EmbeddedBroker {
 impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Tansu's storage URL. Its SQLite engine joins the URL's path to the working directory
+/// after dropping one leading `/`, so an absolute file path is written with two.
+fn storage_url(storage: &BrokerStorage) -> Result<Url, String> {
+    match storage {
+        BrokerStorage::Memory => Url::parse("memory://runnel/").map_err(|e| e.to_string()),
+        BrokerStorage::File(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            let absolute = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Url::parse(&format!("sqlite:///{}", absolute.display())).map_err(|e| format!("{}: {e}", path.display()))
+        }
     }
 }
 

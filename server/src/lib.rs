@@ -17,5 +17,5 @@ pub mod error;
 pub mod render;
 pub mod server;
 
-pub use config::{Args, ServerConfig};
+pub use config::{Args, BrokerStorage, ServerConfig};
 pub use server::{start, start_with_engine, RunningServer, StartError};

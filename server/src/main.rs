@@ -8,7 +8,7 @@ use runnel_server::{Args, ServerConfig};
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,runnel_server=info,runnel_runtime=info".into()))
         .init();
     let args = Args::parse();
     let config = match ServerConfig::from_args(&args) {
@@ -18,11 +18,6 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if config.bootstrap_servers.is_none() {
-        tracing::warn!(
-            "no bootstrap servers configured: topics live in this process's memory and are lost when it stops"
-        );
-    }
     let server = match runnel_server::start(config).await {
         Ok(server) => server,
         Err(e) => {

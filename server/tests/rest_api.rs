@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
-use runnel_server::{start, RunningServer, ServerConfig};
+use runnel_runtime::Engine;
+use runnel_server::{start_with_engine, RunningServer, ServerConfig};
 use serde_json::{json, Value};
 
 async fn server() -> RunningServer {
     let config = ServerConfig { listeners: vec!["127.0.0.1:0".parse().expect("address")], ..ServerConfig::default() };
-    start(config).await.expect("server starts")
+    let engine = Engine::new(config.ksql_properties.clone());
+    start_with_engine(config, engine).await.expect("server starts")
 }
 
 async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {

@@ -11,7 +11,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
 
-use super::{end_reader, kafka_error, read_to_end, KafkaConfig, KafkaTopics};
+use super::{end_reader, kafka_error, read_to_end, KafkaConfig};
 use crate::error::{RuntimeError, RuntimeResult};
 use crate::topic::TopicStore;
 
@@ -35,7 +35,7 @@ pub struct CommandLog {
 
 impl CommandLog {
     /// The log of service `service_id`; creates its topic (one partition) if missing.
-    pub fn open(service_id: &str, config: &KafkaConfig, topics: &mut KafkaTopics) -> RuntimeResult<Self> {
+    pub fn open(service_id: &str, config: &KafkaConfig, topics: &mut dyn TopicStore) -> RuntimeResult<Self> {
         let topic = command_topic(service_id);
         topics.create_topic(&topic, 1)?;
         let producer = config.producer().create().map_err(|e| kafka_error("cannot create the command log producer", e))?;

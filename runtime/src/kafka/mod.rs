@@ -164,7 +164,7 @@ pub(crate) fn to_record(message: &BorrowedMessage<'_>) -> TopicRecord {
 
 /// Every record of `topic` up to the end seen now, partition after partition, read with
 /// `consumer` (an `enable.partition.eof` consumer; its assignment is replaced and cleared).
-pub(crate) fn read_to_end(consumer: &BaseConsumer, topic: &str, partitions: i32, timeout: Duration) -> RuntimeResult<Vec<TopicRecord>> {
+pub(crate) fn read_to_end(consumer: &EndReader, topic: &str, partitions: i32, timeout: Duration) -> RuntimeResult<Vec<TopicRecord>> {
     let mut assignment = TopicPartitionList::new();
     for p in 0..partitions {
         assignment.add_partition_offset(topic, p, Offset::Beginning).map_err(|e| kafka_error(&format!("cannot read {topic}"), e))?;
@@ -204,14 +204,31 @@ pub(crate) fn partition_count<C: ClientContext>(client: &Client<C>, topic: &str)
         .filter(|&n| n > 0))
 }
 
+/// The client context of [`end_reader`]s: reaching the end of a partition is what they wait
+/// for, so librdkafka's report of it is not logged as an error (every other error is).
+pub(crate) struct EndReaderContext;
+
+impl ClientContext for EndReaderContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error {
+            KafkaError::PartitionEOF(_) => tracing::trace!("{reason}"),
+            error => tracing::error!("librdkafka: {error}: {reason}"),
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for EndReaderContext {}
+
+pub(crate) type EndReader = BaseConsumer<EndReaderContext>;
+
 /// A consumer for [`read_to_end`]: no group offsets, end-of-partition events on.
-pub(crate) fn end_reader(config: &KafkaConfig) -> RuntimeResult<BaseConsumer> {
+pub(crate) fn end_reader(config: &KafkaConfig) -> RuntimeResult<EndReader> {
     config
         .client()
         .set("group.id", "runnel-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
-        .create()
+        .create_with_context(EndReaderContext)
         .map_err(|e| kafka_error("cannot create a Kafka consumer", e))
 }
 
@@ -221,8 +238,8 @@ pub struct KafkaTopics {
     config: KafkaConfig,
     admin: AdminClient<DefaultClientContext>,
     producer: TrackedProducer,
-    /// Reads a whole topic for [`TopicStore::read`] (tests, PRINT): no group, no commits.
-    reader: BaseConsumer,
+    /// Reads a whole topic for [`TopicStore::read`] (tests): no group, no commits.
+    reader: EndReader,
 }
 
 impl KafkaTopics {
@@ -331,5 +348,47 @@ impl TopicStore for KafkaTopics {
             visit(&records[start..end]);
         }
         end.max(from)
+    }
+}
+
+/// A transient reader of one topic (push queries, PRINT): a consumer of its own with every
+/// partition assigned from the start or the end, no group offsets, polled without waiting
+/// from the engine thread.
+pub(crate) struct TopicFeed {
+    consumer: BaseConsumer,
+    topic: String,
+}
+
+impl TopicFeed {
+    pub(crate) fn open(config: &KafkaConfig, topic: &str, from_beginning: bool) -> RuntimeResult<Self> {
+        let consumer: BaseConsumer = config
+            .client()
+            .set("group.id", "runnel-transient")
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .create()
+            .map_err(|e| kafka_error("cannot create a Kafka consumer", e))?;
+        let partitions = partition_count(consumer.client(), topic)?
+            .ok_or_else(|| RuntimeError::Topic(format!("Kafka topic does not exist: {topic}")))?;
+        let start = if from_beginning { Offset::Beginning } else { Offset::End };
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment.add_partition_offset(topic, p, start).map_err(|e| kafka_error(&format!("cannot read {topic}"), e))?;
+        }
+        consumer.assign(&assignment).map_err(|e| kafka_error(&format!("cannot read {topic}"), e))?;
+        Ok(TopicFeed { consumer, topic: topic.to_string() })
+    }
+
+    /// Appends up to `max` records that have already arrived to `out`; never waits.
+    pub(crate) fn poll_ready(&self, max: usize, out: &mut Vec<TopicRecord>) -> RuntimeResult<()> {
+        while out.len() < max {
+            match self.consumer.poll(Duration::ZERO) {
+                Some(Ok(message)) => out.push(to_record(&message)),
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(e)) => return Err(kafka_error(&format!("cannot read {}", self.topic), e)),
+                None => break,
+            }
+        }
+        Ok(())
     }
 }

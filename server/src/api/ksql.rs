@@ -118,58 +118,58 @@ fn execute_one(engine: &mut Engine, parsed: &ParsedStatement, text: &str, contex
         Statement::Query(_) | Statement::Print { .. } => Err(Failure::UseQuery),
         Statement::CreateSource { kind, name, if_not_exists, .. } => {
             let existed = engine.catalog().source(name).is_some();
-            engine.execute_statement(parsed)?;
+            let (_, sequence) = context.apply(engine, parsed, text)?;
             let noun = if *kind == SourceKind::Stream { "Stream" } else { "Table" };
             let message = if existed && *if_not_exists { format!("Cannot add {} `{name}`: A {} with the same name already exists.", noun.to_lowercase(), noun.to_lowercase()) } else { format!("{noun} created") };
-            Ok(Some(command(context, text, format!("{}/`{name}`/create", noun.to_lowercase()), message, None)))
+            Ok(Some(command(context, sequence, text, format!("{}/`{name}`/create", noun.to_lowercase()), message, None)))
         }
         Statement::CreateAsSelect { kind, name, .. } => {
-            let started = engine.execute_statement(parsed)?;
+            let (started, sequence) = context.apply(engine, parsed, text)?;
             let noun = if *kind == SourceKind::Stream { "stream" } else { "table" };
             let query_id = started.first().cloned();
             let message = match &query_id {
                 Some(id) => format!("Created query with ID {id}"),
                 None => format!("Cannot add {noun} `{name}`: A {noun} with the same name already exists."),
             };
-            Ok(Some(command(context, text, format!("{noun}/`{name}`/create"), message, query_id)))
+            Ok(Some(command(context, sequence, text, format!("{noun}/`{name}`/create"), message, query_id)))
         }
         Statement::InsertInto { target, .. } => {
-            let started = engine.execute_statement(parsed)?;
+            let (started, sequence) = context.apply(engine, parsed, text)?;
             let query_id = started.first().cloned();
             let message = query_id.as_ref().map(|id| format!("Created query with ID {id}")).unwrap_or_default();
-            Ok(Some(command(context, text, format!("stream/`{target}`/create"), message, query_id)))
+            Ok(Some(command(context, sequence, text, format!("stream/`{target}`/create"), message, query_id)))
         }
         // Rows are produced directly; ksqlDB returns no entity for them.
         Statement::InsertValues { .. } => {
-            engine.execute_statement(parsed)?;
+            engine.execute_statement_with(parsed, &context.properties)?;
             Ok(None)
         }
         Statement::Drop { kind, name, .. } => {
             let topic = engine.catalog().source(name).map(|s| s.topic.clone());
-            engine.execute_statement(parsed)?;
+            let (_, sequence) = context.apply(engine, parsed, text)?;
             let noun = if *kind == SourceKind::Stream { "stream" } else { "table" };
             let message = match topic {
                 Some(topic) => format!("Source `{name}` (topic: {topic}) was dropped."),
                 None => format!("Source `{name}` does not exist."),
             };
-            Ok(Some(command(context, text, format!("{noun}/`{name}`/drop"), message, None)))
+            Ok(Some(command(context, sequence, text, format!("{noun}/`{name}`/drop"), message, None)))
         }
         Statement::CreateType { name, data_type, .. } => {
-            engine.execute_statement(parsed)?;
+            let (_, sequence) = context.apply(engine, parsed, text)?;
             let message = format!("Registered custom type with name '{name}' and SQL type {}", runnel_planner::types::display_type(data_type));
-            Ok(Some(command(context, text, format!("type/`{name}`/create"), message, None)))
+            Ok(Some(command(context, sequence, text, format!("type/`{name}`/create"), message, None)))
         }
         Statement::DropType { name, .. } => {
-            engine.execute_statement(parsed)?;
-            Ok(Some(command(context, text, format!("type/`{name}`/drop"), format!("Dropped type '{name}'"), None)))
+            let (_, sequence) = context.apply(engine, parsed, text)?;
+            Ok(Some(command(context, sequence, text, format!("type/`{name}`/drop"), format!("Dropped type '{name}'"), None)))
         }
         Statement::Terminate(target) => {
-            engine.execute_statement(parsed)?;
+            let (_, sequence) = context.apply(engine, parsed, text)?;
             let id = match target {
                 QueryTarget::All => "ALL".to_string(),
                 QueryTarget::Id(id) => id.clone(),
             };
-            Ok(Some(command(context, text, format!("terminate/{id}/execute"), "Query terminated.".into(), None)))
+            Ok(Some(command(context, sequence, text, format!("terminate/{id}/execute"), "Query terminated.".into(), None)))
         }
         Statement::Show(target) => show(engine, target, text, context).map(Some),
         Statement::Describe(target) => describe(engine, target, text).map(Some),
@@ -214,7 +214,7 @@ fn execute_one(engine: &mut Engine, parsed: &ParsedStatement, text: &str, contex
             Err(Failure::Statement(format!("{} is not supported yet.", statement_keyword(text))))
         }
         Statement::RunScript { .. } => {
-            engine.execute_statement(parsed)?;
+            context.apply(engine, parsed, text)?;
             Ok(None)
         }
     }
@@ -225,9 +225,25 @@ fn statement_keyword(text: &str) -> String {
     text.split_whitespace().take(2).collect::<Vec<_>>().join(" ").to_uppercase()
 }
 
+impl RequestContext {
+    /// Runs a statement that changes the catalog. With a command log it is first validated
+    /// on a sandbox copy of the engine, then appended to the log (so that a restarted server
+    /// replays it), then executed; returns the started query ids and its sequence number.
+    fn apply(&self, engine: &mut Engine, parsed: &ParsedStatement, text: &str) -> Result<(Vec<String>, i64), Failure> {
+        let Some(log) = &self.state.command_log else {
+            let started = engine.execute_statement_with(parsed, &self.properties)?;
+            return Ok((started, self.state.command_sequence.fetch_add(1, Ordering::SeqCst) + 1));
+        };
+        engine.sandbox().execute_statement_with(parsed, &self.properties)?;
+        let sequence = log.append(text, &self.properties).map_err(runnel_runtime::EngineError::from)?;
+        self.state.command_sequence.store(sequence, Ordering::SeqCst);
+        let started = engine.execute_statement_with(parsed, &self.properties)?;
+        Ok((started, sequence))
+    }
+}
+
 /// A `currentStatus` entity for a statement that changed the catalog; records its status.
-fn command(context: &RequestContext, text: &str, command_id: String, message: String, query_id: Option<String>) -> Value {
-    let sequence = context.state.command_sequence.fetch_add(1, Ordering::SeqCst) + 1;
+fn command(context: &RequestContext, sequence: i64, text: &str, command_id: String, message: String, query_id: Option<String>) -> Value {
     let status = CommandStatus { status: "SUCCESS", message: message.clone(), query_id: query_id.clone() };
     if let Ok(mut statuses) = context.state.command_statuses.lock() {
         statuses.insert(command_id.clone(), status);

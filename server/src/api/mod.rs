@@ -21,6 +21,7 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
+use runnel_runtime::kafka::command_log::CommandLog;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::ServerConfig;
@@ -38,8 +39,11 @@ pub const DELIMITED: &str = "application/vnd.ksqlapi.delimited.v1";
 pub struct AppState {
     pub engine: EngineHandle,
     pub config: Arc<ServerConfig>,
-    /// Sequence numbers of statements that changed the catalog (the command log's offsets).
+    /// The last sequence number of a statement that changed the catalog (its offset in the
+    /// command log; a counter when there is none).
     pub command_sequence: Arc<AtomicI64>,
+    /// Where catalog changes are logged before they take effect (`None` over in-memory topics).
+    pub command_log: Option<Arc<CommandLog>>,
     /// `commandId` -> final status, for `/status`.
     pub command_statuses: Arc<Mutex<BTreeMap<String, CommandStatus>>>,
     /// Running push queries and PRINTs: query id -> closes it (`/close-query`).

@@ -114,7 +114,10 @@ async fn run_case(tc: &TestCase, rest: &RestFields) -> Result<(), String> {
         ksql_properties,
         ..ServerConfig::default()
     };
-    let server = runnel_server::start(config).await.map_err(|e| format!("server did not start: {e}"))?;
+    // Over the deterministic in-memory topic log, as the QTT harness (ksqlDB's REST tests run
+    // against an embedded Kafka; here topics need no broker and cases stay independent).
+    let engine = runnel_runtime::Engine::new(config.ksql_properties.clone());
+    let server = runnel_server::start_with_engine(config, engine).await.map_err(|e| format!("server did not start: {e}"))?;
     let outcome = Runner { server: &server, client: reqwest::Client::new(), tc, rest }.run().await;
     server.shutdown().await;
     outcome
