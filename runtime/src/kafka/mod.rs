@@ -211,7 +211,7 @@ pub(crate) struct EndReaderContext;
 impl ClientContext for EndReaderContext {
     fn error(&self, error: KafkaError, reason: &str) {
         match error {
-            KafkaError::PartitionEOF(_) => tracing::trace!("{reason}"),
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => tracing::trace!("{reason}"),
             error => tracing::error!("librdkafka: {error}: {reason}"),
         }
     }
