@@ -349,8 +349,11 @@ impl AggregateOperator {
             }
             start += advance;
         }
+        // A time window starts `size` before it ends, so the expired ones (start before
+        // `oldest_start`) are exactly those ending before `oldest_start + size`: bounding the
+        // scan there keeps this per-row check proportional to what it evicts.
         let oldest_start = self.max_window_start.saturating_sub(def.retention);
-        self.windows.evict(self.max_window_start.saturating_add(size), |w| w.start < oldest_start);
+        self.windows.evict(oldest_start.saturating_add(size).saturating_sub(1), |w| w.start < oldest_start);
         Ok(())
     }
 
