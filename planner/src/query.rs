@@ -92,6 +92,9 @@ impl<'a> QueryPlanner<'a> {
 
     /// Plans `query`; `sink_name` (for C*AS / INSERT) is used in error messages.
     pub fn plan(&self, query: &Query, sink_name: Option<&str>) -> Result<PlannedQuery> {
+        if !query.order_by.is_empty() {
+            return Err(PlanError::statement("ORDER BY is only supported in pull queries (SELECT without EMIT CHANGES)"));
+        }
         if !query.joins.is_empty() {
             return Err(PlanError::unsupported("JOIN is not supported yet"));
         }

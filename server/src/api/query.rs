@@ -138,7 +138,7 @@ async fn serve(
                 .engine
                 .run(move |engine| {
                     let from_stream = engine.catalog().source(&source).is_some_and(|s| s.kind == SourceKind::Stream);
-                    (engine.pull_query(&statement), from_stream)
+                    (engine.pull_query(&statement, &properties), from_stream)
                 })
                 .await?;
             let (schema, batches) = result.map_err(|e| ServerError::from_engine(e, &text, Vec::new()))?;
