@@ -150,8 +150,9 @@ impl QueryPlanner<'_> {
                     display_type(&data_type)
                 )));
             }
+            // A stream's rows have no key in a result (ksqlDB prints no KEY for them).
             let is_key = match &e {
-                Expr::Column(c) => {
+                Expr::Column(c) if source.kind == SourceKind::Table => {
                     source.column(&c.name).is_some_and(|sc| sc.role == ColumnRole::Key)
                         || (source.window.is_some() && (c.name == WINDOWSTART || c.name == WINDOWEND))
                 }
@@ -537,5 +538,81 @@ fn key_bound(conjunct: &sql::Expr, keys: &[&str]) -> Result<Option<(String, KeyB
         },
         sql::Expr::Between { expr, .. } => Ok(column_name(expr).filter(|n| keys.contains(&n.as_str())).map(|k| (k, KeyBound::Range))),
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::context::KsqlContext;
+    use crate::ddl::plan_create_source;
+    use crate::PlannerConfig;
+    use runnel_parser::{parse_statements, Statement};
+
+    fn catalog(ddl: &str) -> Catalog {
+        let mut catalog = Catalog::new();
+        for parsed in parse_statements(ddl).expect("parses") {
+            let Statement::CreateSource { kind, name, is_source, columns, properties, .. } = &parsed.statement else { panic!("DDL only") };
+            let def = plan_create_source(*kind, name, *is_source, columns, properties, &catalog.types, &PlannerConfig::default(), &parsed.text)
+                .expect("plans");
+            catalog.put_source(def);
+        }
+        catalog
+    }
+
+    fn plan(catalog: &Catalog, sql: &str, settings: PullSettings) -> Result<PlannedPull> {
+        let parsed = parse_statements(sql).expect("parses");
+        let Statement::Query(query) = &parsed[0].statement else { panic!("a query") };
+        QueryPlanner::transient(catalog, &KsqlContext::new()).plan_pull(query, settings)
+    }
+
+    #[test]
+    fn unknown_window_bounds_are_named() {
+        let c = catalog("CREATE TABLE T (ID STRING PRIMARY KEY, V INT) WITH (kafka_topic='t', value_format='JSON');");
+        let e = plan(&c, "SELECT * FROM T WHERE ID='a' AND WINDOWSTART=10;", PullSettings::default()).unwrap_err();
+        assert_eq!(e.to_string(), "WHERE column 'WINDOWSTART' cannot be resolved.");
+    }
+
+    #[test]
+    fn key_columns_and_window_bounds_are_marked_as_keys() {
+        let c = catalog(
+            "CREATE TABLE T (ID STRING PRIMARY KEY, V INT) WITH (kafka_topic='t', value_format='JSON');
+             CREATE STREAM S (ID STRING KEY, V INT) WITH (kafka_topic='s', value_format='JSON');",
+        );
+        let planned = plan(&c, "SELECT V, ID, ID AS ALSO FROM T ORDER BY V DESC LIMIT 3;", PullSettings::default()).unwrap();
+        let roles: Vec<(&str, ColumnRole)> = planned.output.iter().map(|o| (o.name.as_str(), o.role)).collect();
+        assert_eq!(roles, vec![("V", ColumnRole::Value), ("ID", ColumnRole::Key), ("ALSO", ColumnRole::Key)]);
+        let planned = plan(&c, "SELECT * FROM S;", PullSettings::default()).unwrap();
+        assert!(planned.output.iter().all(|o| o.role == ColumnRole::Value), "streams have no key columns in results");
+    }
+
+    #[test]
+    fn disabled_table_scans_demand_key_lookups() {
+        let c = catalog(
+            "CREATE TABLE T (ID STRING PRIMARY KEY, V INT) WITH (kafka_topic='t', value_format='JSON');
+             CREATE TABLE M (A INT PRIMARY KEY, B INT PRIMARY KEY, V INT) WITH (kafka_topic='m', format='JSON');",
+        );
+        let no_scan = PullSettings { table_scan_enabled: false, range_scan_enabled: true };
+        let error = |sql: &str| plan(&c, sql, no_scan).unwrap_err().to_string();
+        assert!(plan(&c, "SELECT * FROM T WHERE ID = 'a';", no_scan).is_ok());
+        assert!(plan(&c, "SELECT * FROM T WHERE ID >= 'a';", no_scan).is_ok(), "ranges over a STRING key are range scans");
+        assert_eq!(error("SELECT * FROM T WHERE V = 1;"), "WHERE clause missing key column for disjunct: (V = 1)");
+        assert!(error("SELECT * FROM T WHERE ID = 'a' AND ID IN ('b');").starts_with("A comparison condition on the key column cannot be combined"));
+        assert_eq!(error("SELECT * FROM T WHERE ID = V;"), "A comparison must be between a key column and a resolvable expression.");
+        assert_eq!(error("SELECT * FROM M WHERE A = 1;"), "Multi-column sources must specify every key in the WHERE clause");
+        assert_eq!(error("SELECT * FROM M WHERE A = 1 AND B > 2;"), "Query requires table scan to be enabled");
+        assert!(error("SELECT * FROM T;").starts_with("Missing WHERE clause."));
+    }
+
+    #[test]
+    fn comparisons_are_type_checked_like_ksqldb() {
+        let c = catalog("CREATE TABLE T (ID INT PRIMARY KEY, V STRING) WITH (kafka_topic='t', value_format='JSON');");
+        let error = |sql: &str| plan(&c, sql, PullSettings::default()).unwrap_err().to_string();
+        assert_eq!(error("SELECT * FROM T WHERE ID = '1';"), "Error in WHERE expression: Cannot compare ID (INTEGER) to '1' (STRING) with EQUAL.\nStatement: (ID = '1')");
+        assert!(error("SELECT * FROM T WHERE ID = NULL;").contains("Comparison with NULL not supported: INTEGER = NULL"));
+        assert_eq!(error("SELECT * FROM T WHERE ID IN (NULL);"), "Primary key columns can not be NULL: (ID = null)");
+        assert_eq!(error("SELECT V, V FROM T;"), "Duplicate value columns found in schema: `V` STRING");
+        assert!(error("SELECT ROWPARTITION FROM T;").starts_with("Pull queries don't support the following columns in SELECT clauses: `ROWPARTITION`"));
     }
 }

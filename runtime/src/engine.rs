@@ -549,6 +549,10 @@ impl Engine {
                 Ok(())
             }
             Statement::CreateAsSelect { or_replace, kind, if_not_exists, name, properties, query } => {
+                if query.limit.is_some() || query.invalid_limit.is_some() {
+                    let statement = if *kind == SourceKind::Stream { "CREATE STREAM AS SELECT" } else { "CREATE TABLE AS SELECT" };
+                    return Err(EngineError::statement(format!("{statement} statements don't support LIMIT clause.")));
+                }
                 if let Some(existing) = self.catalog.source(name) {
                     if *if_not_exists {
                         return Ok(());

@@ -22,6 +22,8 @@ use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{provider_as_source, TableProvider, TableType};
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::optimizer::push_down_filter::PushDownFilter;
 use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
@@ -217,9 +219,18 @@ fn constant(e: &Expr) -> Option<ScalarValue> {
     ScalarValue::try_from_array(&array, 0).ok()
 }
 
-/// `K = v`, `v = K`, `K IN (v, ...)` -> (K, values).
+/// `K = v`, `v = K`, `K IN (v, ...)`, `K = v OR K = w` -> (K, values).
 fn key_values(e: &Expr) -> Option<(String, Vec<ScalarValue>)> {
     match e {
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::Or, right }) => {
+            let (column, mut values) = key_values(left)?;
+            let (other, more) = key_values(right)?;
+            if other != column {
+                return None;
+            }
+            values.extend(more);
+            Some((column, values))
+        }
         Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) => match (column_of(left), column_of(right)) {
             (Some(c), None) => Some((c, vec![constant(right)?])),
             (None, Some(c)) => Some((c, vec![constant(left)?])),
@@ -291,9 +302,16 @@ pub fn execute(planned: &PlannedPull, provider: Arc<dyn TableProvider>) -> Runti
             })
         })?
         .data;
-    // One partition: results keep the store's order, and nothing needs a thread pool.
+    // One partition: results keep the store's order, and nothing needs a thread pool. The
+    // plan is already analyzed and typed by the planner; the only logical rewrite needed is
+    // pushing the WHERE clause into the scan (re-running type coercion would retype lambdas).
     let config = SessionConfig::new().with_target_partitions(1).with_round_robin_repartition(false).with_repartition_sorts(false);
-    let context = SessionContext::new_with_config(config);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_analyzer_rules(vec![])
+        .with_optimizer_rules(vec![Arc::new(PushDownFilter::new())])
+        .build();
+    let context = SessionContext::new_with_state(state);
     let batches = futures::executor::block_on(async {
         let frame = context.execute_logical_plan(plan).await?;
         frame.collect().await

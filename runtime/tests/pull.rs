@@ -172,3 +172,22 @@ fn errors_name_what_a_pull_query_cannot_do() {
     assert!(error(&mut e, "SELECT * FROM T WHERE ID != 'a';", &no_scans).contains("must currently be '='"));
     assert!(pull_with(&mut e, "SELECT * FROM T WHERE ID = 'a';", &no_scans.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()).is_ok());
 }
+
+#[test]
+fn header_columns_of_a_table_reach_its_materialized_copy() {
+    let mut e = engine(
+        "CREATE TABLE I (ID STRING PRIMARY KEY, GRADE STRING, HEAD BYTES HEADER('abc')) WITH (kafka_topic='i', value_format='JSON');
+         CREATE TABLE Q AS SELECT * FROM I;",
+    );
+    let record = TopicRecord {
+        key: Some(b"11".to_vec()),
+        value: Some(br#"{"GRADE":"A"}"#.to_vec()),
+        timestamp: 7,
+        headers: vec![("abc".to_string(), Some(vec![33]))],
+        ..TopicRecord::default()
+    };
+    e.produce("i", record).expect("produced");
+    e.process().expect("processed");
+    let (_, batches) = pull(&mut e, "SELECT ID, GRADE, HEAD FROM Q;");
+    assert_eq!(rows(&batches), vec![row(&["11", "A", "21"])]);
+}
