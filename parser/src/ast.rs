@@ -199,11 +199,22 @@ pub struct Query {
     pub group_by: Vec<Expr>,
     pub partition_by: Vec<Expr>,
     pub having: Option<Expr>,
+    /// `ORDER BY` (pull queries only; ksqlDB has no ORDER BY).
+    pub order_by: Vec<OrderByItem>,
     pub emit: Option<EmitKind>,
     pub limit: Option<u64>,
     /// A `LIMIT` literal that is not a non-negative integer (`-1`, `2.5`), kept as written so
     /// the planner can reject it with ksql's message; `limit` is then `None`.
     pub invalid_limit: Option<String>,
+}
+
+/// One `ORDER BY` item: `expr [ASC|DESC] [NULLS FIRST|LAST]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderByItem {
+    pub expr: Expr,
+    pub ascending: bool,
+    /// `None`: the default (NULLs last ascending, first descending).
+    pub nulls_first: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -317,6 +317,21 @@ impl Display for Query {
         if let Some(having) = &self.having {
             write!(f, " HAVING {}", render_expr(having))?;
         }
+        if !self.order_by.is_empty() {
+            let items = self.order_by.iter().map(|o| {
+                let mut text = render_expr(&o.expr);
+                if !o.ascending {
+                    text.push_str(" DESC");
+                }
+                match o.nulls_first {
+                    Some(true) => text.push_str(" NULLS FIRST"),
+                    Some(false) => text.push_str(" NULLS LAST"),
+                    None => {}
+                }
+                text
+            });
+            write!(f, " ORDER BY {}", items.collect::<Vec<_>>().join(", "))?;
+        }
         if let Some(emit) = &self.emit {
             write!(f, " EMIT {emit}")?;
         }

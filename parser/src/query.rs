@@ -8,14 +8,14 @@ use sqlparser::ast::{
 use sqlparser::tokenizer::{Token, Word};
 
 use crate::ast::{
-    Duration, EmitKind, Join, JoinKind, Query, SourceRef, TimeUnit, WindowSpec, WithinClause,
+    Duration, EmitKind, Join, JoinKind, OrderByItem, Query, SourceRef, TimeUnit, WindowSpec, WithinClause,
 };
 use crate::cursor::{Cursor, Result};
 
 /// Words that end a FROM/JOIN source and so cannot be a bare (AS-less) alias.
 const CLAUSE_WORDS: &[&str] = &[
     "JOIN", "INNER", "LEFT", "RIGHT", "FULL", "OUTER", "ON", "WITHIN", "GRACE", "WINDOW", "WHERE",
-    "GROUP", "PARTITION", "HAVING", "EMIT", "LIMIT", "FROM",
+    "GROUP", "PARTITION", "HAVING", "ORDER", "EMIT", "LIMIT", "FROM",
 ];
 
 impl Cursor<'_> {
@@ -35,6 +35,7 @@ impl Cursor<'_> {
         let partition_by =
             if self.keywords(&["PARTITION", "BY"]) { self.key_exprs()? } else { Vec::new() };
         let having = if self.keyword("HAVING") { Some(self.expr()?) } else { None };
+        let order_by = if self.keywords(&["ORDER", "BY"]) { self.order_by()? } else { Vec::new() };
         let emit = if self.keyword("EMIT") {
             if self.keyword("CHANGES") {
                 Some(EmitKind::Changes)
@@ -56,10 +57,36 @@ impl Cursor<'_> {
             group_by,
             partition_by,
             having,
+            order_by,
             emit,
             limit,
             invalid_limit,
         })
+    }
+
+    /// `expr [ASC|DESC] [NULLS FIRST|LAST], ...`
+    fn order_by(&mut self) -> Result<Vec<OrderByItem>> {
+        let mut items = Vec::new();
+        loop {
+            let expr = self.expr()?;
+            let ascending = if self.keyword("DESC") {
+                false
+            } else {
+                self.keyword("ASC");
+                true
+            };
+            let nulls_first = if self.keywords(&["NULLS", "FIRST"]) {
+                Some(true)
+            } else if self.keywords(&["NULLS", "LAST"]) {
+                Some(false)
+            } else {
+                None
+            };
+            items.push(OrderByItem { expr, ascending, nulls_first });
+            if !self.consume(&Token::Comma) {
+                return Ok(items);
+            }
+        }
     }
 
     /// `LIMIT n`; a negative or fractional literal is kept as text for the planner to reject.

@@ -293,12 +293,22 @@ impl QueryPlanner<'_> {
             if contains_aggregate(selection).is_some() {
                 return Err(PlanError::statement("Aggregate functions are not allowed in WHERE."));
             }
+            // Window bounds exist only after the aggregation (WHERE filters its input).
+            if let Some(bound) = window_bound_in(selection).filter(|_| source.window.is_none()) {
+                return Err(PlanError::statement(format!("Error in WHERE expression: Unknown column {bound}.")));
+            }
             let predicate = self.exprs().plan(selection, &scan_schema).map_err(|e| clause_error("WHERE", e))?;
             builder = builder.filter(predicate)?;
         }
 
         let mut items = self.expand_projection(query, source, &qualifier, &scan_schema, None)?;
+        let windowed = query.window.is_some();
         for item in &items {
+            // A client may select the window bounds of a windowed aggregation as they are.
+            let window_bound = item.name == WINDOWSTART || item.name == WINDOWEND;
+            if self.transient && windowed && window_bound && !item.aliased {
+                continue;
+            }
             if RESERVED_COLUMNS.contains(&item.name.as_str()) {
                 if item.aliased {
                     return Err(PlanError::statement(format!(
@@ -314,7 +324,6 @@ impl QueryPlanner<'_> {
         }
 
         // GROUP BY expressions over the source.
-        let windowed = query.window.is_some();
         let mut group_by = Vec::with_capacity(query.group_by.len());
         for g in &query.group_by {
             if let Some(name) = contains_aggregate(g) {
@@ -341,6 +350,10 @@ impl QueryPlanner<'_> {
                 return Err(window_bound_error(&bound));
             }
             self.lift_aggregates(h, &mut lifted, &scan_schema)?;
+        }
+        if group_by.is_empty() && self.transient {
+            // A push query aggregates everything into one group (ksqlDB groups by a constant).
+            group_by.push(datafusion::logical_expr::lit(ScalarValue::Int32(Some(1))));
         }
         if group_by.is_empty() {
             let calls: Vec<&str> = lifted.iter().map(|l| l.text.as_str()).collect();
@@ -457,7 +470,8 @@ impl QueryPlanner<'_> {
             .filter(|(_, k)| k.is_none())
             .map(|(j, _)| render(&query.group_by[j]))
             .collect();
-        if !missing.is_empty() {
+        // A client needs no key columns; a sink does.
+        if !missing.is_empty() && !self.transient {
             return Err(missing_from_projection(sink_name, "grouping expression", "grouping expressions", &missing));
         }
         let is_key: Vec<bool> = (0..items.len()).map(|i| key_item.contains(&Some(i))).collect();
@@ -541,19 +555,27 @@ impl QueryPlanner<'_> {
                 return Err(PlanError::statement(format!("Duplicate value columns found in schema: `{}` {ty}", item.name)));
             }
         }
-        if !is_key.iter().any(|k| !k) {
+        if !is_key.iter().any(|k| !k) && !self.transient {
             return Err(PlanError::statement("The projection contains no value columns."));
         }
         let mut proj = Vec::new();
         let mut output = Vec::new();
-        for i in key_item.iter().flatten() {
-            proj.push(planned[*i].clone().alias(items[*i].name.clone()));
-            output.push((items[*i].name.clone(), ColumnRole::Key));
-        }
-        for (i, e) in planned.iter().enumerate() {
-            if !is_key[i] {
+        if self.transient {
+            // A client sees the projection order.
+            for (i, e) in planned.iter().enumerate() {
                 proj.push(e.clone().alias(items[i].name.clone()));
-                output.push((items[i].name.clone(), ColumnRole::Value));
+                output.push((items[i].name.clone(), if is_key[i] { ColumnRole::Key } else { ColumnRole::Value }));
+            }
+        } else {
+            for i in key_item.iter().flatten() {
+                proj.push(planned[*i].clone().alias(items[*i].name.clone()));
+                output.push((items[*i].name.clone(), ColumnRole::Key));
+            }
+            for (i, e) in planned.iter().enumerate() {
+                if !is_key[i] {
+                    proj.push(e.clone().alias(items[i].name.clone()));
+                    output.push((items[i].name.clone(), ColumnRole::Value));
+                }
             }
         }
         proj.push(col(DfColumn::new_unqualified(SINK_TIMESTAMP)).alias(SINK_TIMESTAMP));

@@ -322,8 +322,10 @@ pub fn parse_partial_timestamp(text: &str) -> Option<i64> {
     let minute: u32 = t.next().map_or(Some(0), |v| v.parse().ok())?;
     let second: u32 = t.next().map_or(Some(0), |v| v.parse().ok())?;
     let millis: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<3}")[..3].parse().ok()? };
+    // Hour 24 is midnight at the end of the day (ksqlDB's partial timestamps accept it).
+    let (hour, extra_day) = if hour == 24 && minute == 0 && second == 0 && millis == 0 { (0, 1) } else { (hour, 0) };
     let dt = chrono::NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(hour, minute, second)?;
-    Some(dt.and_utc().timestamp_millis() + millis - offset_secs * 1000)
+    Some(dt.and_utc().timestamp_millis() + extra_day * 86_400_000 + millis - offset_secs * 1000)
 }
 
 fn split_zone(text: &str) -> Option<(&str, i64)> {

@@ -12,6 +12,7 @@ pub mod formats;
 pub mod functions;
 pub mod internal_udfs;
 pub mod nodes;
+pub mod pull;
 pub mod query;
 pub mod types;
 
@@ -20,4 +21,5 @@ pub use config::PlannerConfig;
 pub use context::KsqlContext;
 pub use error::PlanError;
 pub use formats::{FormatName, FormatSpec};
+pub use pull::{PlannedPull, PullSettings};
 pub use query::{OutputColumn, PlannedQuery, QueryPlanner};

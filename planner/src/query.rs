@@ -65,7 +65,7 @@ pub struct QueryPlanner<'a> {
     /// Planning a transient (push) query, whose result goes to a client rather than a topic:
     /// columns keep their projection order, pseudo columns may be selected, `*` on a windowed
     /// source includes the window bounds, and no key or value column is required.
-    transient: bool,
+    pub(crate) transient: bool,
 }
 
 /// A select item after `*` expansion: the SQL expression and its output name.
@@ -92,6 +92,9 @@ impl<'a> QueryPlanner<'a> {
 
     /// Plans `query`; `sink_name` (for C*AS / INSERT) is used in error messages.
     pub fn plan(&self, query: &Query, sink_name: Option<&str>) -> Result<PlannedQuery> {
+        if !query.order_by.is_empty() {
+            return Err(PlanError::statement("ORDER BY is only supported in pull queries (SELECT without EMIT CHANGES)"));
+        }
         if !query.joins.is_empty() {
             return Err(PlanError::unsupported("JOIN is not supported yet"));
         }
@@ -698,9 +701,23 @@ pub(crate) fn unquoted_display(expr: &sql::Expr) -> String {
 
 /// Extracts the column name from DataFusion's "No field named X" message.
 pub(crate) fn field_not_found(message: &str) -> Option<String> {
-    let rest = message.split("No field named ").nth(1)?;
-    let name = rest.split(". ").next().unwrap_or(rest).trim_end_matches('.');
-    // `"S"."BOB"` -> BOB
-    let last = name.rsplit("\".\"").next().unwrap_or(name);
-    Some(last.trim_matches('"').to_string())
+    // `"S"."BOB"`, `"BOB"` or `S.BOB`, followed by `.` and a space or a newline.
+    let mut rest = message.split("No field named ").nth(1)?;
+    let mut last;
+    loop {
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let end = quoted.find('"')?;
+            last = &quoted[..end];
+            rest = &quoted[end + 1..];
+        } else {
+            let end = rest.find(|c: char| c == '.' || c.is_whitespace()).unwrap_or(rest.len());
+            last = &rest[..end];
+            rest = &rest[end..];
+        }
+        match rest.strip_prefix('.') {
+            Some(next) if next.starts_with(|c: char| c == '"' || c.is_alphanumeric() || c == '_') => rest = next,
+            _ => break,
+        }
+    }
+    (!last.is_empty()).then(|| last.to_string())
 }

@@ -1,7 +1,7 @@
 //! The statement executor and query driver: statements change the catalog and start
 //! persistent queries; [`Engine::process`] runs the queries over the topic store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{new_null_array, ArrayRef};
@@ -15,13 +15,16 @@ use runnel_planner::ddl::{plan_create_source, plan_sink};
 use runnel_planner::expr::ExprPlanner;
 use runnel_planner::nodes::SINK_TIMESTAMP;
 use runnel_planner::types::to_arrow;
-use runnel_planner::{KsqlContext, PlanError, PlannerConfig, QueryPlanner};
+use runnel_planner::{KsqlContext, PlanError, PlannerConfig, PullSettings, QueryPlanner};
 
 pub use runnel_planner::catalog::{ColumnRole, WindowInfo, WindowType};
 
 use crate::error::RuntimeError;
 use crate::pipeline::{physical, Pipeline, PipelineOptions, SinkWriter};
+use crate::materialize::{self, TableMaterializer};
 use crate::processing_log;
+use crate::pull::{self, StateTable};
+use crate::state::TableStore;
 use crate::push::{end_position, PushQuery, ResultColumn, StartFrom, TopicPrint, TopicTap, TransientQuery, RESULT_CHANNEL_CAPACITY};
 use crate::source::RecordError;
 pub use crate::topic::TopicRecord;
@@ -132,6 +135,8 @@ impl From<&SourceDef> for SourceDescription {
 struct RunningQuery {
     id: String,
     task: QueryTask,
+    /// Not a user query: the task that keeps a `CREATE SOURCE TABLE`'s rows for pull queries.
+    internal: bool,
 }
 
 /// How a persistent query runs: stepped by [`Engine::process`] over the in-memory log, or on
@@ -166,6 +171,8 @@ pub struct Engine {
     /// `PRINT`s in progress.
     taps: Vec<TopicTap>,
     transients_started: u64,
+    /// The current rows of every materialized table (CTAS results, source tables), by name.
+    tables: HashMap<String, TableStore>,
 }
 
 /// Marks a key column in the Arrow schema of a pull query's result: the field's metadata
@@ -194,6 +201,7 @@ impl Engine {
             transients: Vec::new(),
             taps: Vec::new(),
             transients_started: 0,
+            tables: HashMap::new(),
         }
     }
 
@@ -229,19 +237,41 @@ impl Engine {
     }
 
     fn start_query(&mut self, id: String, pipeline: Pipeline) -> Result<(), EngineError> {
+        self.start_task(id, pipeline, false)
+    }
+
+    /// Starts a query; an `internal` one (a source table's materialization) reads its topic
+    /// from the start and is not listed as a user query.
+    fn start_task(&mut self, id: String, pipeline: Pipeline, internal: bool) -> Result<(), EngineError> {
         let task = match &self.kafka {
             None => QueryTask::Stepped(Box::new(pipeline)),
             Some(kafka) => {
                 let group = format!("_runnel-{}-query_{id}", self.service_id());
-                let reset = self
-                    .config
-                    .get(AUTO_OFFSET_RESET)
-                    .or_else(|| self.config.get(STREAMS_AUTO_OFFSET_RESET))
-                    .unwrap_or("latest");
+                let reset = if internal {
+                    "earliest"
+                } else {
+                    self.config.get(AUTO_OFFSET_RESET).or_else(|| self.config.get(STREAMS_AUTO_OFFSET_RESET)).unwrap_or("latest")
+                };
                 QueryTask::Kafka(KafkaQuery::start(&id, &group, reset, pipeline, kafka, self.processing_log.clone())?)
             }
         };
-        self.queries.push(RunningQuery { id, task });
+        self.queries.push(RunningQuery { id, task, internal });
+        Ok(())
+    }
+
+    /// Keeps the rows of the source table `def` for pull queries: a task reads its topic into
+    /// a table store (ksqlDB materializes `CREATE SOURCE TABLE`s the same way).
+    fn materialize_source_table(&mut self, def: &SourceDef) -> Result<(), EngineError> {
+        let planner = QueryPlanner::transient(&self.catalog, &self.context);
+        let plan = planner.plan_materialization(def)?;
+        let store = materialize::new_store(def)?;
+        let partitions = self.topics.partitions(&def.topic).unwrap_or(1);
+        let options = self.pipeline_options();
+        let mut pipeline = Pipeline::compile_to_discard(&plan, &options)?;
+        let materializer = TableMaterializer::new(def, store.clone(), pipeline.output_schema(), partitions)?;
+        pipeline.materialize_into(materializer);
+        self.start_task(source_table_task_id(&def.name), pipeline, true)?;
+        self.tables.insert(def.name.clone(), store);
         Ok(())
     }
 
@@ -289,7 +319,7 @@ impl Engine {
     pub fn execute_statement(&mut self, parsed: &ParsedStatement) -> Result<Vec<String>, EngineError> {
         let before: std::collections::HashSet<String> = self.queries.iter().map(|q| q.id.clone()).collect();
         self.execute(parsed)?;
-        Ok(self.queries.iter().filter(|q| !before.contains(&q.id)).map(|q| q.id.clone()).collect())
+        Ok(self.queries.iter().filter(|q| !q.internal && !before.contains(&q.id)).map(|q| q.id.clone()).collect())
     }
 
     /// Executes one statement with `overrides` (request properties such as
@@ -450,8 +480,10 @@ impl Engine {
     }
 
     /// A pull query (`SELECT` without `EMIT CHANGES`): the result's Arrow schema (key columns
-    /// marked with [`KEY_COLUMN_METADATA`]) and its rows.
-    pub fn pull_query(&mut self, sql: &str) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>), EngineError> {
+    /// marked with [`KEY_COLUMN_METADATA`]) and its rows. A table is read from its
+    /// materialized rows, a stream from its topic up to the current end. `properties` are the
+    /// request's overrides (e.g. `ksql.query.pull.table.scan.enabled`).
+    pub fn pull_query(&mut self, sql: &str, properties: &BTreeMap<String, String>) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>), EngineError> {
         let statements = parse_statements(sql).map_err(|e| EngineError::from(PlanError::from(e)))?;
         let [parsed] = statements.as_slice() else {
             return Err(EngineError::statement(format!("Expected exactly one SELECT statement, got {}", statements.len())));
@@ -459,12 +491,63 @@ impl Engine {
         let Statement::Query(query) = &parsed.statement else {
             return Err(EngineError::statement("A pull query must be a SELECT statement"));
         };
-        let source = self.catalog.require_source(&query.from.name)?;
-        Err(EngineError::statement(format!(
-            "Pull queries are not supported yet: materialized state for {} `{}` is not built. Add EMIT CHANGES to issue a push query.",
-            kind_name(source.kind),
-            source.name
-        )))
+        if query.emit.is_some() {
+            return Err(EngineError::statement("A pull query has no EMIT clause (with EMIT CHANGES, SELECT is a push query)"));
+        }
+        let settings =
+            PullSettings::from_lookup(|key| properties.get(key).map(String::as_str).or_else(|| self.config.get(key)));
+        let planned = QueryPlanner::transient(&self.catalog, &self.context).plan_pull(query, settings)?;
+        let source = &planned.source;
+        let provider: Arc<dyn datafusion::datasource::TableProvider> = match source.kind {
+            SourceKind::Table => {
+                let store = self.tables.get(&source.name).ok_or_else(|| {
+                    EngineError::statement(format!(
+                        "The `{name}` table isn't queryable. To derive a queryable table, you can do 'CREATE TABLE QUERYABLE_{name} AS SELECT * FROM {name}'. See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you intended to issue a push query.",
+                        name = source.name
+                    ))
+                })?;
+                let partitions = self.topics.partitions(&source.topic).unwrap_or(1);
+                Arc::new(StateTable::new(source.clone(), store.clone(), partitions))
+            }
+            SourceKind::Stream => {
+                let (schema, batches) = self.read_stream(source)?;
+                pull::stream_table(schema, batches)?
+            }
+        };
+        Ok(pull::execute(&planned, provider)?)
+    }
+
+    /// Every record of a stream's topic up to its current end, decoded (records without a
+    /// value carry no event and are left out; undecodable ones are skipped).
+    fn read_stream(&self, def: &SourceDef) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>), EngineError> {
+        let mut decoder = crate::source::SourceDecoder::new(def.clone())?;
+        let schema = decoder.schema().clone();
+        let mut batches = Vec::new();
+        let mut errors = Vec::new();
+        let mut position = 0;
+        let mut failure = None;
+        loop {
+            let next = self.topics.read(&def.topic, position, 4096, &mut |records| {
+                match decoder.decode(&def.topic, records, &mut errors) {
+                    Ok(decoded) => {
+                        let keep: Vec<bool> = decoded.tombstone.iter().map(|t| !t).collect();
+                        match arrow::compute::filter_record_batch(&decoded.batch, &arrow::array::BooleanArray::from(keep)) {
+                            Ok(batch) if batch.num_rows() > 0 => batches.push(batch),
+                            Ok(_) => {}
+                            Err(e) => failure = Some(RuntimeError::from(e)),
+                        }
+                    }
+                    Err(e) => failure = Some(e),
+                }
+            });
+            if let Some(e) = failure.take() {
+                return Err(e.into());
+            }
+            if next == position {
+                return Ok((schema, batches));
+            }
+            position = next;
+        }
     }
 
     fn execute(&mut self, parsed: &ParsedStatement) -> Result<(), EngineError> {
@@ -500,10 +583,17 @@ impl Engine {
                     return Err(EngineError::statement(format!("Kafka topic does not exist: {}", def.topic)));
                 }
                 self.topics.create_topic(&def.topic, def.partitions.unwrap_or(1))?;
+                if def.is_source && def.kind == SourceKind::Table {
+                    self.materialize_source_table(&def)?;
+                }
                 self.catalog.put_source(def);
                 Ok(())
             }
             Statement::CreateAsSelect { or_replace, kind, if_not_exists, name, properties, query } => {
+                if query.limit.is_some() || query.invalid_limit.is_some() {
+                    let statement = if *kind == SourceKind::Stream { "CREATE STREAM AS SELECT" } else { "CREATE TABLE AS SELECT" };
+                    return Err(EngineError::statement(format!("{statement} statements don't support LIMIT clause.")));
+                }
                 if let Some(existing) = self.catalog.source(name) {
                     if *if_not_exists {
                         return Ok(());
@@ -542,6 +632,13 @@ impl Engine {
                 let id = format!("{prefix}_{name}_{}", self.catalog.next_query_number());
                 for topic in pipeline.set_query_id(self.service_id(), &id) {
                     self.topics.create_topic(&topic, partitions)?;
+                }
+                if *kind == SourceKind::Table {
+                    // The table's rows are kept for pull queries.
+                    let store = materialize::new_store(&sink)?;
+                    let materializer = TableMaterializer::new(&sink, store.clone(), pipeline.output_schema(), partitions)?;
+                    pipeline.materialize_into(materializer);
+                    self.tables.insert(name.clone(), store);
                 }
                 self.start_query(id.clone(), pipeline)?;
                 self.catalog.put_query(QueryDef {
@@ -632,6 +729,9 @@ impl Engine {
                     self.terminate(&writer);
                 }
                 self.catalog.remove_source(name);
+                self.tables.remove(name);
+                let task = source_table_task_id(name);
+                self.queries.retain(|q| q.id != task);
                 if *delete_topic {
                     self.topics.delete_topic(&def.topic);
                 }
@@ -657,7 +757,7 @@ impl Engine {
             Statement::Terminate(target) => {
                 match target {
                     runnel_parser::QueryTarget::All => {
-                        for id in self.queries.iter().map(|q| q.id.clone()).collect::<Vec<_>>() {
+                        for id in self.queries.iter().filter(|q| !q.internal).map(|q| q.id.clone()).collect::<Vec<_>>() {
                             self.terminate(&id);
                         }
                     }
@@ -702,7 +802,10 @@ impl Engine {
 
     fn terminate(&mut self, id: &str) {
         self.queries.retain(|q| q.id != id);
-        self.catalog.remove_query(id);
+        // A table whose query stopped is no longer kept up to date: no pull queries on it.
+        if let Some(sink) = self.catalog.remove_query(id).and_then(|q| q.sink) {
+            self.tables.remove(&sink);
+        }
     }
 
     /// The stream or table that INSERT VALUES or `/inserts-stream` writes to: it must exist and
@@ -929,6 +1032,11 @@ impl Engine {
     pub fn sources_for_topic(&self, topic: &str) -> Vec<SourceDescription> {
         self.catalog.sources().filter(|s| s.topic == topic).map(SourceDescription::from).collect()
     }
+}
+
+/// The id of the task that materializes the source table `name`.
+fn source_table_task_id(name: &str) -> String {
+    format!("CST_{name}")
 }
 
 fn capitalized(s: &str) -> String {

@@ -25,6 +25,7 @@ use runnel_planner::types::to_arrow;
 use crate::aggregate::functions::DEFAULT_COLLECTION_LIMIT;
 use crate::aggregate::{AggregateOperator, AggregateOutput};
 use crate::error::{RuntimeError, RuntimeResult};
+use crate::materialize::TableMaterializer;
 use crate::state::changelog_topic;
 use crate::format::{encode, Format, Wrapping};
 use crate::source::{runtime_format, wrapping, RecordError, RecordErrorKind, SourceDecoder};
@@ -96,6 +97,8 @@ enum Output {
     /// Held for the client of a transient query until [`Pipeline::take_results`]; while any are
     /// held the pipeline reads no further, so a slow client holds back only its own query.
     Rows(Vec<ResultBatch>),
+    /// Nowhere: the query only keeps a table's rows for pull queries (`CREATE SOURCE TABLE`).
+    Discard,
 }
 
 /// A compiled query: persistent (writing a topic) or transient (handing rows to a client).
@@ -115,6 +118,8 @@ pub struct Pipeline {
     position: Position,
     /// Changelog topic per store name, once the query has an id.
     changelogs: Vec<(&'static str, String)>,
+    /// Keeps the result table's current rows for pull queries.
+    materializer: Option<TableMaterializer>,
 }
 
 impl Pipeline {
@@ -132,6 +137,17 @@ impl Pipeline {
     /// batches of the final projection (see [`Pipeline::take_results`]).
     pub fn compile_transient(plan: &LogicalPlan, options: &PipelineOptions) -> RuntimeResult<Self> {
         Self::compile_to(plan, options, |_| Ok(Output::Rows(Vec::new())))
+    }
+
+    /// Compiles a query whose results go nowhere but to the materializer it is given (the
+    /// rows of a source table, see [`Pipeline::materialize_into`]).
+    pub fn compile_to_discard(plan: &LogicalPlan, options: &PipelineOptions) -> RuntimeResult<Self> {
+        Self::compile_to(plan, options, |_| Ok(Output::Discard))
+    }
+
+    /// Also keeps the results' current rows (the query writes a table) for pull queries.
+    pub fn materialize_into(&mut self, materializer: TableMaterializer) {
+        self.materializer = Some(materializer);
     }
 
     fn compile_to(
@@ -227,6 +243,7 @@ impl Pipeline {
             output_schema,
             position: 0,
             changelogs: Vec::new(),
+            materializer: None,
         })
     }
 
@@ -254,7 +271,7 @@ impl Pipeline {
     pub fn sink_topic(&self) -> &str {
         match &self.output {
             Output::Topic(sink) => &sink.topic,
-            Output::Rows(_) => "",
+            Output::Rows(_) | Output::Discard => "",
         }
     }
 
@@ -268,7 +285,7 @@ impl Pipeline {
     pub fn take_results(&mut self) -> Vec<ResultBatch> {
         match &mut self.output {
             Output::Rows(held) => std::mem::take(held),
-            Output::Topic(_) => Vec::new(),
+            Output::Topic(_) | Output::Discard => Vec::new(),
         }
     }
 
@@ -386,7 +403,11 @@ impl Pipeline {
                 out.origin.iter().map(|o| o.map(|r| records[origin[r]].headers.clone()).unwrap_or_default()).collect();
             return self.finish_aggregate(out, &headers, errors);
         }
+        if let Some(materializer) = &mut self.materializer {
+            materializer.apply(&batch, &deleted)?;
+        }
         match &mut self.output {
+            Output::Discard => Ok(PipelineOutput::default()),
             Output::Topic(sink) => {
                 // Like Kafka Streams, outputs carry the headers of the record they came from.
                 let headers: Vec<_> = origin.iter().map(|&r| records[r].headers.clone()).collect();
@@ -428,7 +449,11 @@ impl Pipeline {
                 batch = project(exprs, schema, &batch)?;
             }
         }
+        if let Some(materializer) = &mut self.materializer {
+            materializer.apply(&batch, &out.deleted)?;
+        }
         let sink = match &mut self.output {
+            Output::Discard => Vec::new(),
             Output::Topic(sink) => {
                 let keyless = vec![false; batch.num_rows()];
                 sink.write(&batch, &out.deleted, &keyless, headers, errors)?

@@ -12,9 +12,11 @@
 //! ```
 
 mod kv;
+mod table;
 mod window;
 
 pub use kv::KeyValueStore;
+pub use table::{RowChange, RowPosition, ScanRange, TableStore};
 pub use window::{WindowKey, WindowStore};
 
 /// What every store tells the runtime about itself.

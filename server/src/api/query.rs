@@ -134,11 +134,12 @@ async fn serve(
         Statement::Query(query) => {
             let statement = sql.clone();
             let source = query.from.name.clone();
+            let limit = query.limit;
             let (result, from_stream) = state
                 .engine
                 .run(move |engine| {
                     let from_stream = engine.catalog().source(&source).is_some_and(|s| s.kind == SourceKind::Stream);
-                    (engine.pull_query(&statement), from_stream)
+                    (engine.pull_query(&statement, &properties), from_stream)
                 })
                 .await?;
             let (schema, batches) = result.map_err(|e| ServerError::from_engine(e, &text, Vec::new()))?;
@@ -146,6 +147,7 @@ async fn serve(
             let query_id = format!("query_{}", chrono::Utc::now().timestamp_millis());
             let mut frames = Frames::new(framing);
             let mut body = frames.header(&query_id, &columns);
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             for batch in &batches {
                 let tombstones = vec![false; batch.num_rows()];
                 for row in frames.rows(batch, &tombstones, usize::MAX)? {
@@ -153,7 +155,8 @@ async fn serve(
                 }
             }
             if from_stream || framing != Framing::QueryV1 {
-                body.push_str(&frames.end(Some("Query Completed")));
+                let limit_reached = limit.is_some_and(|l| u64::try_from(rows).is_ok_and(|r| r >= l));
+                body.push_str(&frames.end(Some(if limit_reached { "Limit Reached" } else { "Query Completed" })));
             } else {
                 // ksqlDB ends a pull over a table without a final message.
                 close_v1_array(&mut body);

@@ -133,7 +133,12 @@ struct Runner<'a> {
 impl Runner<'_> {
     async fn run(&self) -> Result<(), String> {
         let tc = self.tc;
-        let topics: Vec<(String, i32)> = tc.topics.iter().map(|t| (t.name.clone(), t.partitions.unwrap_or(1))).collect();
+        let mut topics: Vec<(String, i32)> = tc.topics.iter().map(|t| (t.name.clone(), t.partitions.unwrap_or(1))).collect();
+        for (name, partitions) in statement_topics(&tc.statements) {
+            if !topics.iter().any(|(t, _)| *t == name) {
+                topics.push((name, partitions));
+            }
+        }
         self.server
             .engine()
             .run(move |engine| topics.iter().for_each(|(name, partitions)| engine.create_topic(name, *partitions)))
@@ -313,6 +318,31 @@ impl Runner<'_> {
             .await
             .map_err(|e| e.to_string())?
     }
+}
+
+/// Partitions of the topics ksqlDB's REST test executor creates for `CREATE STREAM/TABLE`
+/// statements that name a topic without `PARTITIONS` (`KsqlConstants.legacyDefaultSinkPartitionCount`).
+const DEFAULT_TEST_TOPIC_PARTITIONS: i32 = 4;
+
+/// The topics that `CREATE STREAM/TABLE` statements name, with their partition counts, as
+/// ksqlDB's test executor creates them before the statements run.
+fn statement_topics(statements: &[String]) -> Vec<(String, i32)> {
+    use runnel_parser::{PropertyValue, Statement};
+    let mut topics = Vec::new();
+    for text in statements {
+        let Ok(parsed) = runnel_parser::parse_statements(text) else { continue };
+        for statement in parsed {
+            let Statement::CreateSource { properties, .. } = &statement.statement else { continue };
+            let value = |name: &str| properties.0.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+            let Some(PropertyValue::String(topic)) = value("KAFKA_TOPIC") else { continue };
+            let partitions = match value("PARTITIONS") {
+                Some(PropertyValue::Number(n)) => n.parse().unwrap_or(DEFAULT_TEST_TOPIC_PARTITIONS),
+                _ => DEFAULT_TEST_TOPIC_PARTITIONS,
+            };
+            topics.push((topic.clone(), partitions));
+        }
+    }
+    topics
 }
 
 /// One line of a `/query` body: `[{...},` / `{...},` / `{...}]`; blank lines carry nothing.
