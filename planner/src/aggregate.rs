@@ -37,19 +37,19 @@ use crate::nodes::{
 use crate::query::{clause_error, missing_from_projection, select_error, strip, table_function_arg, OutputColumn, PlannedQuery, QueryPlanner};
 use crate::types::from_arrow;
 
-const AGG_PREFIX: &str = "__AGG_";
+pub(crate) const AGG_PREFIX: &str = "__AGG_";
 const KEY_PREFIX: &str = "__KEY_";
 const ARG_PREFIX: &str = "__ARG_";
 /// Kafka Streams' grace period for windows declared without one (24h minus the window size).
 const DEFAULT_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// One aggregate call lifted out of the SQL.
-struct Lifted {
-    name: String,
+pub(crate) struct Lifted {
+    pub(crate) name: String,
     /// Planned non-literal arguments (over the scan schema).
-    args: Vec<Expr>,
-    literals: Vec<ScalarValue>,
-    return_type: DataType,
+    pub(crate) args: Vec<Expr>,
+    pub(crate) literals: Vec<ScalarValue>,
+    pub(crate) return_type: DataType,
     /// ksql rendering, e.g. `COUNT(ROWTIME)`.
     text: String,
 }
@@ -104,7 +104,7 @@ fn aggregate_call(e: &sql::Expr) -> Option<(&sql::Function, String)> {
     }
 }
 
-fn contains_aggregate(e: &sql::Expr) -> Option<String> {
+pub(crate) fn contains_aggregate(e: &sql::Expr) -> Option<String> {
     let mut found = None;
     let _ = sql::visit_expressions(e, |x| {
         if let Some((_, name)) = aggregate_call(x) {
@@ -172,7 +172,7 @@ impl QueryPlanner<'_> {
     }
 
     /// Lifts every aggregate call out of `e` (replacing it with a `__AGG_i` column).
-    fn lift_aggregates(&self, e: &mut sql::Expr, lifted: &mut Vec<Lifted>, scan: &DFSchema) -> Result<()> {
+    pub(crate) fn lift_aggregates(&self, e: &mut sql::Expr, lifted: &mut Vec<Lifted>, scan: &DFSchema) -> Result<()> {
         // Nesting is checked top-down on the original tree, so the message shows both calls.
         let mut nested = None;
         let _ = sql::visit_expressions(&*e, |x| {

@@ -17,13 +17,15 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::{DFSchema, TableReference};
-use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, SortExpr};
+use datafusion::common::{Column, DFSchema, TableReference};
+use datafusion::logical_expr::expr::AggregateFunction;
+use datafusion::logical_expr::{cast, lit, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, SortExpr};
 use datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
 use datafusion::optimizer::AnalyzerRule;
 use runnel_parser::{Query, SelectItem, SourceKind, SqlType};
 use sqlparser::ast as sql;
 
+use crate::aggregate::{contains_aggregate, Lifted, AGG_PREFIX};
 use crate::catalog::{ColumnRole, SourceDef};
 use crate::error::{PlanError, Result};
 use crate::expr::{ident_name, is_null as is_null_literal};
@@ -98,9 +100,6 @@ impl QueryPlanner<'_> {
             }
             return Err(PlanError::statement(format!("Failed to prepare statement: Value must be integer for command: LIMIT (got {limit})")));
         }
-        if self.has_aggregates(query) {
-            return Err(PlanError::statement(format!("Pull queries don't support aggregate functions. {PULL_HINT}")));
-        }
         let source = self
             .catalog
             .source(&query.from.name)
@@ -115,6 +114,9 @@ impl QueryPlanner<'_> {
         let scan_schema = builder.schema().clone();
 
         if let Some(selection) = &query.selection {
+            if contains_aggregate(selection).is_some() {
+                return Err(PlanError::statement("Aggregate functions are not allowed in WHERE."));
+            }
             self.check_where(selection, &source, &scan_schema)?;
             if !settings.table_scan_enabled {
                 check_key_lookup(selection, &source, settings)?;
@@ -127,41 +129,12 @@ impl QueryPlanner<'_> {
             )));
         }
 
-        let items = self.expand_projection(query, &source, &qualifier, &scan_schema, None)?;
-        let mut projection = Vec::with_capacity(items.len());
-        let mut output = Vec::with_capacity(items.len());
-        let mut seen = HashSet::new();
-        for item in &items {
-            if table_function_arg(&item.expr)?.is_some() {
-                return Err(PlanError::statement(format!("Pull queries don't support table functions. {PULL_HINT}")));
-            }
-            let e = self.exprs().plan(&item.expr, &scan_schema).map_err(|e| select_error(&item.expr, e))?;
-            let (_, field) = e.to_field(&scan_schema)?;
-            if field.data_type() == &arrow::datatypes::DataType::Null {
-                return Err(PlanError::statement(
-                    "Can't infer a type of null. Please explicitly cast it to a required type, e.g. CAST(null AS VARCHAR).",
-                ));
-            }
-            let data_type = from_arrow(field.data_type())?;
-            if !seen.insert(item.name.clone()) {
-                return Err(PlanError::statement(format!(
-                    "Duplicate value columns found in schema: `{}` {}",
-                    item.name,
-                    display_type(&data_type)
-                )));
-            }
-            // A stream's rows have no key in a result (ksqlDB prints no KEY for them).
-            let is_key = match &e {
-                Expr::Column(c) if source.kind == SourceKind::Table => {
-                    source.column(&c.name).is_some_and(|sc| sc.role == ColumnRole::Key)
-                        || (source.window.is_some() && (c.name == WINDOWSTART || c.name == WINDOWEND))
-                }
-                _ => false,
-            };
-            projection.push(e.alias(item.name.clone()));
-            output.push(OutputColumn { name: item.name.clone(), data_type, role: if is_key { ColumnRole::Key } else { ColumnRole::Value } });
-        }
-        builder = builder.project(projection)?;
+        let (projected, mut output) = if self.has_aggregates(query) {
+            self.aggregate_projection(query, &source, &qualifier, &scan_schema, builder)?
+        } else {
+            self.row_projection(query, &source, &qualifier, &scan_schema, builder)?
+        };
+        builder = projected;
         if !query.order_by.is_empty() {
             let result_schema = builder.schema().clone();
             let sort = query
@@ -195,6 +168,109 @@ impl QueryPlanner<'_> {
             .map(|(qualifier, f)| Expr::Column(datafusion::common::Column::new(qualifier.cloned(), f.name())))
             .collect();
         Ok(builder.project(columns)?.build()?)
+    }
+
+    /// The select items of a pull query without aggregates: one result row per row read.
+    fn row_projection(
+        &self,
+        query: &Query,
+        source: &SourceDef,
+        qualifier: &str,
+        scan_schema: &DFSchema,
+        builder: LogicalPlanBuilder,
+    ) -> Result<(LogicalPlanBuilder, Vec<OutputColumn>)> {
+            let items = self.expand_projection(query, source, qualifier, scan_schema, None)?;
+            let mut projection = Vec::with_capacity(items.len());
+            let mut output = Vec::with_capacity(items.len());
+            let mut seen = HashSet::new();
+            for item in &items {
+                if table_function_arg(&item.expr)?.is_some() {
+                    return Err(PlanError::statement(format!("Pull queries don't support table functions. {PULL_HINT}")));
+                }
+                let e = self.exprs().plan(&item.expr, scan_schema).map_err(|e| select_error(&item.expr, e))?;
+                let (_, field) = e.to_field(scan_schema)?;
+                if field.data_type() == &arrow::datatypes::DataType::Null {
+                    return Err(PlanError::statement(
+                        "Can't infer a type of null. Please explicitly cast it to a required type, e.g. CAST(null AS VARCHAR).",
+                    ));
+                }
+                let data_type = from_arrow(field.data_type())?;
+                if !seen.insert(item.name.clone()) {
+                    return Err(PlanError::statement(format!(
+                        "Duplicate value columns found in schema: `{}` {}",
+                        item.name,
+                        display_type(&data_type)
+                    )));
+                }
+                // A stream's rows have no key in a result (ksqlDB prints no KEY for them).
+                let is_key = match &e {
+                    Expr::Column(c) if source.kind == SourceKind::Table => {
+                        source.column(&c.name).is_some_and(|sc| sc.role == ColumnRole::Key)
+                            || (source.window.is_some() && (c.name == WINDOWSTART || c.name == WINDOWEND))
+                    }
+                    _ => false,
+                };
+                projection.push(e.alias(item.name.clone()));
+                output.push(OutputColumn { name: item.name.clone(), data_type, role: if is_key { ColumnRole::Key } else { ColumnRole::Value } });
+            }
+            Ok((builder.project(projection)?, output))
+    }
+
+    /// The select items of a pull query with aggregate functions (beyond ksqlDB, which refuses
+    /// them): one result row over every row read, by DataFusion's aggregates, cast to ksql's
+    /// result types. Without GROUP BY, every column must sit inside an aggregate.
+    fn aggregate_projection(
+        &self,
+        query: &Query,
+        source: &SourceDef,
+        qualifier: &str,
+        scan_schema: &DFSchema,
+        builder: LogicalPlanBuilder,
+    ) -> Result<(LogicalPlanBuilder, Vec<OutputColumn>)> {
+        let items = self.expand_projection(query, source, qualifier, scan_schema, None)?;
+        let mut lifted = Vec::new();
+        let mut rewritten = Vec::with_capacity(items.len());
+        for item in &items {
+            let mut e = item.expr.clone();
+            self.lift_aggregates(&mut e, &mut lifted, scan_schema)?;
+            rewritten.push(e);
+        }
+        let calls = lifted
+            .iter()
+            .enumerate()
+            .map(|(i, call)| Ok(bounded_aggregate(call)?.alias(format!("{AGG_PREFIX}{i}"))))
+            .collect::<Result<Vec<_>>>()?;
+        // DataFusion widens some results (SUM of INT is BIGINT); ksql keeps its own types.
+        let typed: Vec<Expr> = lifted
+            .iter()
+            .enumerate()
+            .map(|(i, call)| {
+                let name = format!("{AGG_PREFIX}{i}");
+                cast(Expr::Column(Column::new_unqualified(&name)), call.return_type.clone()).alias(name)
+            })
+            .collect();
+        let builder = builder.aggregate(Vec::<Expr>::new(), calls)?.project(typed)?;
+        let aggregated = builder.schema().clone();
+        let mut projection = Vec::with_capacity(items.len());
+        let mut output = Vec::with_capacity(items.len());
+        let mut seen = HashSet::new();
+        for (item, e) in items.iter().zip(&rewritten) {
+            let planned = self.exprs().plan(e, &aggregated).map_err(|_| {
+                PlanError::statement(format!(
+                    "Non-aggregate SELECT expression(s) in a pull query with aggregate functions: {}. Pull queries have no GROUP BY: \
+                     select aggregates of the rows read, or drop the aggregates.",
+                    item.expr
+                ))
+            })?;
+            if !seen.insert(item.name.clone()) {
+                return Err(PlanError::statement(format!("Duplicate value columns found in schema: `{}`", item.name)));
+            }
+            let (_, field) = planned.to_field(&aggregated)?;
+            let data_type = from_arrow(field.data_type())?;
+            projection.push(planned.alias(item.name.clone()));
+            output.push(OutputColumn { name: item.name.clone(), data_type, role: ColumnRole::Value });
+        }
+        Ok((builder.project(projection)?, output))
     }
 
     /// An ORDER BY item: a result column by name, else an expression over the result columns.
@@ -289,6 +365,32 @@ impl QueryPlanner<'_> {
         let (_, field) = planned.to_field(schema).ok()?;
         from_arrow(field.data_type()).ok()
     }
+}
+
+/// A ksql aggregate call as the DataFusion aggregate that computes it over a bounded input.
+fn bounded_aggregate(call: &Lifted) -> Result<Expr> {
+    use datafusion::functions_aggregate::{array_agg, average, correlation, count, min_max, stddev, sum};
+    let (function, distinct) = match call.name.as_str() {
+        "COUNT" => (count::count_udaf(), false),
+        "COUNT_DISTINCT" => (count::count_udaf(), true),
+        "SUM" => (sum::sum_udaf(), false),
+        "AVG" => (average::avg_udaf(), false),
+        "MIN" => (min_max::min_udaf(), false),
+        "MAX" => (min_max::max_udaf(), false),
+        "STDDEV_SAMP" | "STDDEV_SAMPLE" => (stddev::stddev_udaf(), false),
+        "STDDEV_POP" => (stddev::stddev_pop_udaf(), false),
+        "CORRELATION" => (correlation::corr_udaf(), false),
+        "COLLECT_LIST" => (array_agg::array_agg_udaf(), false),
+        "COLLECT_SET" => (array_agg::array_agg_udaf(), true),
+        other => {
+            return Err(PlanError::statement(format!(
+                "Pull queries don't support the aggregate function {other}. Supported in pull queries: COUNT, COUNT_DISTINCT, SUM, AVG, MIN, MAX, STDDEV_SAMP, STDDEV_POP, CORRELATION, COLLECT_LIST, COLLECT_SET."
+            )))
+        }
+    };
+    // COUNT(*) has no argument left: count every row.
+    let args = if call.args.is_empty() { vec![lit(1i64)] } else { call.args.clone() };
+    Ok(Expr::AggregateFunction(AggregateFunction::new_udf(function, args, distinct, None, Vec::new(), None)))
 }
 
 /// ROWPARTITION and ROWOFFSET describe a record's place in a topic, which materialized state

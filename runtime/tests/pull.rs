@@ -191,3 +191,39 @@ fn header_columns_of_a_table_reach_its_materialized_copy() {
     let (_, batches) = pull(&mut e, "SELECT ID, GRADE, HEAD FROM Q;");
     assert_eq!(rows(&batches), vec![row(&["11", "A", "21"])]);
 }
+
+#[test]
+fn aggregates_over_the_rows_read() {
+    let mut e = counts();
+    // Table T: a -> (N 2, TOTAL 4), b -> (1, 2), c -> (1, 4), d -> (1, 5).
+    let (schema, batches) = pull(&mut e, "SELECT COUNT(*) AS ROWS_READ, SUM(TOTAL) AS ALL_V, MAX(N) AS MOST, AVG(TOTAL) FROM T;");
+    assert_eq!(rows(&batches), vec![row(&["4", "15", "2", "3.75"])]);
+    assert!(keys_of(&schema).is_empty());
+    // ksql's result types: SUM of INT stays INT, COUNT is BIGINT, AVG is DOUBLE.
+    let types: Vec<String> = schema.fields().iter().map(|f| f.data_type().to_string()).collect();
+    assert_eq!(types, ["Int64", "Int32", "Int64", "Float64"]);
+
+    let (_, batches) = pull(&mut e, "SELECT COUNT(*) AS C, MIN(TOTAL) + 1 AS M FROM T WHERE N = 1;");
+    assert_eq!(rows(&batches), vec![row(&["3", "3"])]);
+    let (_, batches) = pull(&mut e, "SELECT COUNT(*) AS C FROM T WHERE ID = 'a';");
+    assert_eq!(rows(&batches), vec![row(&["1"])]);
+    // Over no rows: one row, COUNT 0 and NULL elsewhere.
+    let (_, batches) = pull(&mut e, "SELECT COUNT(*) AS C, SUM(TOTAL) AS S FROM T WHERE ID = 'nope';");
+    assert_eq!(rows(&batches), vec![row(&["0", ""])]);
+    // A stream's records are aggregated too.
+    let (_, batches) = pull(&mut e, "SELECT COUNT(*) AS C, COUNT_DISTINCT(ID) AS IDS, SUM(V) AS V FROM S;");
+    assert_eq!(rows(&batches), vec![row(&["5", "4", "15"])]);
+}
+
+#[test]
+fn aggregate_pull_queries_refuse_what_they_cannot_answer() {
+    let mut e = counts();
+    let err = pull_with(&mut e, "SELECT ID, COUNT(*) FROM T;", &BTreeMap::new()).unwrap_err();
+    assert!(err.to_string().contains("Non-aggregate SELECT expression(s) in a pull query"), "{err}");
+    let err = pull_with(&mut e, "SELECT TOPK(N, 2) FROM T;", &BTreeMap::new()).unwrap_err();
+    assert!(err.to_string().contains("Pull queries don't support the aggregate function TOPK"), "{err}");
+    let err = pull_with(&mut e, "SELECT * FROM T WHERE COUNT(*) > 1;", &BTreeMap::new()).unwrap_err();
+    assert!(err.to_string().contains("Aggregate functions are not allowed in WHERE"), "{err}");
+    let err = pull_with(&mut e, "SELECT COUNT(*) FROM T GROUP BY ID;", &BTreeMap::new()).unwrap_err();
+    assert!(err.to_string().contains("Pull queries don't support GROUP BY clauses"), "{err}");
+}

@@ -3,10 +3,12 @@
 //! to the raw floor measured in the same run (plain rdkafka consume + JSON decode of the same
 //! topic). Stateless: q0, q1, q2. Stateful (state stores with changelog topics): q5s1
 //! (hopping count per auction), q7s1 (tumbling max, EMIT FINAL), q11 (session count per
-//! bidder), q17 (per auction and day: counts, min, max, avg, sum).
+//! bidder), q17 (per auction and day: counts, min, max, avg, sum). `pull`: a per-auction
+//! count table read by key-lookup pull queries, one after another, while it ingests the bids;
+//! prints the ingest rate and the lookup latency (p50/p99/max).
 //!
 //! `cargo run --release -p runnel-tests --bin runnel-bench -- [--events N]
-//! [--query q0|q1|q2|q5s1|q7s1|q11|q17|stateless|stateful|all] [--bootstrap-servers HOST:PORT]`
+//! [--query q0|q1|q2|q5s1|q7s1|q11|q17|pull|stateless|stateful|all] [--bootstrap-servers HOST:PORT]`
 //! (without bootstrap servers it starts the embedded broker, memory storage).
 
 use std::collections::BTreeMap;
@@ -59,8 +61,14 @@ const Q17: &str = "CREATE TABLE q17 WITH (KEY_FORMAT='JSON') AS SELECT auction, 
     MIN(price) AS min_price, MAX(price) AS max_price, AVG(price) AS avg_price, SUM(price) AS sum_price \
     FROM bid GROUP BY auction, TIMESTAMPTOSTRING(`dateTime`, 'yyyy-MM-dd', 'UTC') EMIT CHANGES;";
 
+/// The table the pull-query latency is measured on, and the lookup (`{}` = an auction id).
+const PULL_TABLE: &str = "CREATE TABLE bids_per_auction AS SELECT auction, COUNT(*) AS bids, MAX(price) AS max_price \
+    FROM bid GROUP BY auction EMIT CHANGES;";
+const PULL_LOOKUP: &str = "SELECT * FROM bids_per_auction WHERE auction = {};";
+
 const STATELESS: [(&str, &str); 3] = [("q0", Q0), ("q1", Q1), ("q2", Q2)];
-const STATEFUL: [(&str, &str); 4] = [("q5s1", Q5_STAGE1), ("q7s1", Q7_STAGE1), ("q11", Q11), ("q17", Q17)];
+const STATEFUL: [(&str, &str); 5] =
+    [("q5s1", Q5_STAGE1), ("q7s1", Q7_STAGE1), ("q11", Q11), ("q17", Q17), ("pull", PULL_TABLE)];
 
 fn rate(events: usize, s: f64) -> String {
     format!("{events} events in {s:.3} s = {:.3} M events/s", events as f64 / s / 1e6)
@@ -76,7 +84,7 @@ fn main() -> ExitCode {
         name => match STATELESS.iter().chain(&STATEFUL).find(|(n, _)| *n == name) {
             Some(query) => vec![*query],
             None => {
-                eprintln!("unknown --query {name} (q0, q1, q2, q5s1, q7s1, q11, q17, stateless, stateful or all)");
+                eprintln!("unknown --query {name} (q0, q1, q2, q5s1, q7s1, q11, q17, pull, stateless, stateful or all)");
                 return ExitCode::FAILURE;
             }
         },
@@ -120,12 +128,14 @@ fn run(bootstrap: &str, n: usize, queries: &[(&str, &str)]) -> Result<(), String
     let (floor_s, floor_rows) = raw_consume_and_decode(bootstrap, n)?;
     println!("raw floor (rdkafka consume + JSON decode): {}", rate(floor_rows, floor_s));
 
+    let auctions = sample_auctions(&data, 1000)?;
     for (name, sql) in queries {
         let start = Instant::now();
         let parsed = runnel_parser::parse_statements(sql).map_err(|e| format!("{name}: {e}"))?;
         let started = parsed.iter().map(|p| engine.execute_statement(p)).collect::<Result<Vec<_>, _>>().map_err(|e| format!("{name}: {e}"))?;
         let query_id = started.into_iter().flatten().next().ok_or_else(|| format!("{name} started no query"))?;
         let stats = engine.query_stats(&query_id).ok_or("query does not run on Kafka")?;
+        let mut latencies = LookupLatencies::default();
         let deadline = start + Duration::from_secs(600);
         while stats.consumed.load(Ordering::Relaxed) < n as u64 {
             if let Ok(Some(failure)) = stats.failure.lock().map(|f| f.clone()) {
@@ -134,7 +144,13 @@ fn run(bootstrap: &str, n: usize, queries: &[(&str, &str)]) -> Result<(), String
             if Instant::now() > deadline {
                 return Err(format!("{name} consumed only {} of {n} in 600 s", stats.consumed.load(Ordering::Relaxed)));
             }
-            std::thread::sleep(Duration::from_millis(5));
+            if *name == "pull" {
+                // Back to back, as a busy dashboard would: the query thread ingests meanwhile.
+                let auction = auctions[latencies.samples.len() % auctions.len()];
+                latencies.lookup(&mut engine, auction)?;
+            } else {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
         let s = start.elapsed().as_secs_f64();
         println!(
@@ -144,8 +160,65 @@ fn run(bootstrap: &str, n: usize, queries: &[(&str, &str)]) -> Result<(), String
             stats.record_errors.load(Ordering::Relaxed),
             s / floor_s
         );
+        if *name == "pull" {
+            println!("{}", latencies.summary());
+        }
     }
     Ok(())
+}
+
+/// Key-lookup pull queries timed end to end (parse, plan, read the store, run the plan).
+#[derive(Default)]
+struct LookupLatencies {
+    samples: Vec<Duration>,
+    rows: usize,
+}
+
+impl LookupLatencies {
+    fn lookup(&mut self, engine: &mut Engine, auction: i64) -> Result<(), String> {
+        let sql = PULL_LOOKUP.replace("{}", &auction.to_string());
+        let start = Instant::now();
+        let (_, batches) = engine.pull_query(&sql, &BTreeMap::new()).map_err(|e| format!("pull: {e}"))?;
+        self.samples.push(start.elapsed());
+        self.rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        Ok(())
+    }
+
+    fn summary(&mut self) -> String {
+        self.samples.sort_unstable();
+        let at = |q: f64| {
+            let i = ((self.samples.len() as f64 * q).ceil() as usize).saturating_sub(1);
+            self.samples.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+        };
+        format!(
+            "pull key lookups while ingesting: {} lookups ({} rows found), latency p50 {:.0} us, p99 {:.0} us, max {:.0} us",
+            self.samples.len(),
+            self.rows,
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        )
+    }
+}
+
+/// Distinct auction ids of the first bids, the keys the pull benchmark looks up.
+fn sample_auctions(data: &[Vec<u8>], count: usize) -> Result<Vec<i64>, String> {
+    let mut auctions = Vec::with_capacity(count);
+    for payload in data.iter().take(count * 20) {
+        let bid: serde_json::Value = serde_json::from_slice(payload).map_err(|e| format!("bid payload: {e}"))?;
+        if let Some(auction) = bid.get("auction").and_then(serde_json::Value::as_i64) {
+            if !auctions.contains(&auction) {
+                auctions.push(auction);
+            }
+        }
+        if auctions.len() == count {
+            break;
+        }
+    }
+    if auctions.is_empty() {
+        return Err("no auction ids in the generated bids".into());
+    }
+    Ok(auctions)
 }
 
 fn produce(bootstrap: &str, data: &[Vec<u8>]) -> Result<f64, String> {
