@@ -54,7 +54,7 @@ struct Lifted {
     text: String,
 }
 
-fn millis(d: &Duration) -> i64 {
+pub(crate) fn millis(d: &Duration) -> i64 {
     let unit: i64 = match d.unit {
         TimeUnit::Milliseconds => 1,
         TimeUnit::Seconds => 1_000,
