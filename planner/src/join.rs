@@ -110,10 +110,15 @@ impl QueryPlanner<'_> {
             rowtime_column: None,
         };
         let count = query.joins.len();
-        for (j, join) in query.joins.iter().enumerate() {
-            let right = &sources[j + 1];
-            let condition = self.join_condition(&join.on, &sources[..=j], right, &sources)?;
-            joint = self.plan_one_join(joint, join, &condition, right, &sources, j, j + 1 == count)?;
+        // Every condition is checked before any join is planned (as ksqlDB does).
+        let conditions = query
+            .joins
+            .iter()
+            .enumerate()
+            .map(|(j, join)| self.join_condition(&join.on, &sources[..=j], &sources[j + 1], &sources))
+            .collect::<Result<Vec<_>>>()?;
+        for (j, (join, condition)) in query.joins.iter().zip(&conditions).enumerate() {
+            joint = self.plan_one_join(joint, join, condition, &sources[j + 1], &sources, j, j + 1 == count)?;
         }
         self.plan_join_projection(query, sink_name, &sources, joint)
     }
@@ -559,14 +564,12 @@ impl QueryPlanner<'_> {
                 )));
             }
         } else {
-            let position = planned.iter().position(|e| {
-                let bare = unalias(e);
-                if synthetic {
-                    *bare == key_col
-                } else {
-                    joint.key_exprs.iter().any(|(k, _)| k == bare)
-                }
-            });
+            // The first key expression (in ksqlDB's order: left before right) that is selected.
+            let position = if synthetic {
+                planned.iter().position(|e| *unalias(e) == key_col)
+            } else {
+                joint.key_exprs.iter().find_map(|(k, _)| planned.iter().position(|e| unalias(e) == k))
+            };
             match position {
                 Some(i) => {
                     is_key[i] = true;
@@ -721,8 +724,16 @@ fn column_ref(e: &sql::Expr, sources: &[Joined]) -> Result<Option<(usize, String
 
 /// The qualifiers of the sources `e` references, in first-reference order.
 fn referenced(e: &sql::Expr, sources: &[Joined]) -> Result<Vec<String>> {
+    // Field names after `->` are not columns.
+    let mut e = e.clone();
+    let _ = sql::visit_expressions_mut(&mut e, |x| {
+        if let sql::Expr::BinaryOp { op: sql::BinaryOperator::Arrow, right, .. } = x {
+            **right = sql::Expr::value(sql::Value::Null);
+        }
+        ControlFlow::<()>::Continue(())
+    });
     let mut out: Vec<String> = Vec::new();
-    let flow = sql::visit_expressions(e, |x| {
+    let flow = sql::visit_expressions(&e, |x| {
         let found = match x {
             sql::Expr::Identifier(id) => {
                 let name = ident_name(id);

@@ -75,6 +75,8 @@ struct Emitted {
     timestamp: i64,
     deleted: bool,
     origin: usize,
+    /// Foreign-key joins: the left row's primary key (the result's identity).
+    primary: Option<Vec<u8>>,
 }
 
 /// What one batch of one side produced.
@@ -128,6 +130,8 @@ pub struct JoinOperator {
     key_rows: RowConverter,
     left_null: OwnedRow,
     right_null: OwnedRow,
+    /// A NULL join key (for results whose key is unknown, e.g. a foreign key that is NULL).
+    null_key: Vec<u8>,
     left_schema: SchemaRef,
     output_schema: SchemaRef,
     /// Encodes/decodes one side's rows for the changelog.
@@ -148,6 +152,7 @@ impl JoinOperator {
         let key_field = output_schema.field(output_schema.fields().len() - 1);
         let key_rows = RowConverter::new(vec![SortField::new(key_field.data_type().clone())])?;
         let left_null = null_row(&left_rows, &left_schema)?;
+        let null_key = key_rows.convert_columns(&[new_null_array(key_field.data_type(), 1)])?.row(0).as_ref().to_vec();
         let right_null = null_row(&right_rows, &right_schema)?;
         let store_names = [format!("Join{index}-Left"), format!("Join{index}-Right"), format!("Join{index}-Outer")];
         let state = match node.strategy {
@@ -204,6 +209,7 @@ impl JoinOperator {
             key_rows,
             left_null,
             right_null,
+            null_key,
             left_schema,
             output_schema,
             store_names,
@@ -301,6 +307,7 @@ impl JoinOperator {
                 timestamp: *ts,
                 deleted: false,
                 origin: 0,
+                primary: None,
             })
             .collect();
         let batch = self.rows_batch(&emitted)?;
@@ -338,7 +345,7 @@ impl JoinOperator {
                 };
                 if matched || self.kind == JoinKind::Left {
                     let right = if matched { right } else { None };
-                    out.push(Emitted { left: Some(stored.row), right, key, timestamp: stored.timestamp, deleted: false, origin });
+                    out.push(Emitted { left: Some(stored.row), right, key, timestamp: stored.timestamp, deleted: false, origin, primary: None });
                 }
             }
         }
@@ -396,16 +403,16 @@ impl JoinOperator {
                 if !this_outer || (new.is_none() && old.is_none()) {
                     if !this_outer && self.filter.is_some() && old.is_some() {
                         // Retract a previous match that no longer holds.
-                        out.push(Emitted { left: None, right: None, key, timestamp, deleted: true, origin });
+                        out.push(Emitted { left: None, right: None, key, timestamp, deleted: true, origin, primary: None });
                     }
                     return Ok(());
                 }
                 match new {
                     Some(n) => {
                         let (l, r) = pair(Some(n.row), None);
-                        out.push(Emitted { left: l, right: r, key, timestamp, deleted: false, origin });
+                        out.push(Emitted { left: l, right: r, key, timestamp, deleted: false, origin, primary: None });
                     }
-                    None => out.push(Emitted { left: None, right: None, key, timestamp, deleted: true, origin }),
+                    None => out.push(Emitted { left: None, right: None, key, timestamp, deleted: true, origin, primary: None }),
                 }
             }
             Some(o) => {
@@ -413,13 +420,13 @@ impl JoinOperator {
                 match new {
                     Some(n) => {
                         let (l, r) = pair(Some(n.row), Some(o.row));
-                        out.push(Emitted { left: l, right: r, key, timestamp, deleted: false, origin });
+                        out.push(Emitted { left: l, right: r, key, timestamp, deleted: false, origin, primary: None });
                     }
                     None if other_outer => {
                         let (l, r) = pair(None, Some(o.row));
-                        out.push(Emitted { left: l, right: r, key, timestamp, deleted: false, origin });
+                        out.push(Emitted { left: l, right: r, key, timestamp, deleted: false, origin, primary: None });
                     }
-                    None => out.push(Emitted { left: None, right: None, key, timestamp, deleted: true, origin }),
+                    None => out.push(Emitted { left: None, right: None, key, timestamp, deleted: true, origin, primary: None }),
                 }
             }
         }
@@ -455,9 +462,11 @@ impl JoinOperator {
                     }
                 }
                 if deleted {
-                    // The tombstone carries the left row's key columns (from the record key).
-                    let row = old.map_or(stored.row, |o| o.stored.row);
-                    out.push(Emitted { left: Some(row), right: None, key: key.unwrap_or_default(), timestamp, deleted: true, origin });
+                    // Only a row that existed is retracted; the tombstone carries its key columns.
+                    let Some(old) = old else { return Ok(()) };
+                    let row = old.stored.row;
+                    let key = key.unwrap_or_else(|| self.null_key.clone());
+                    out.push(Emitted { left: Some(row), right: None, key, timestamp, deleted: true, origin, primary: Some(primary) });
                     return Ok(());
                 }
                 if let Some(fk) = &key {
@@ -465,7 +474,12 @@ impl JoinOperator {
                 }
                 left.put(&primary, ReferencingRow { stored: stored.clone(), foreign_key: key.clone() });
                 let right_row = key.as_ref().and_then(|fk| right.get(fk)).map(|r| r.row.clone());
-                self.emit_foreign(Some(stored.row), right_row, key.unwrap_or_default(), timestamp, left_join, origin, out)?;
+                if old.is_none() && right_row.is_none() && !left_join {
+                    // Kafka Streams propagates a new row of an inner join only once it matches.
+                    return Ok(());
+                }
+                let key = key.unwrap_or_else(|| self.null_key.clone());
+                self.emit_foreign(primary, Some(stored.row), right_row, key, timestamp, left_join, origin, out)?;
             }
             Side::Right => {
                 let Some(key) = key else { return Ok(()) };
@@ -479,8 +493,8 @@ impl JoinOperator {
                 let lefts: Vec<(Vec<u8>, OwnedRow)> =
                     primaries.into_iter().filter_map(|p| left.get(&p).map(|l| (p, l.stored.row.clone()))).collect();
                 let right_row = (!deleted).then_some(stored.row);
-                for (_, left_row) in lefts {
-                    self.emit_foreign(Some(left_row), right_row.clone(), key.clone(), timestamp, left_join, origin, out)?;
+                for (primary, left_row) in lefts {
+                    self.emit_foreign(primary, Some(left_row), right_row.clone(), key.clone(), timestamp, left_join, origin, out)?;
                 }
             }
         }
@@ -492,6 +506,7 @@ impl JoinOperator {
     #[allow(clippy::too_many_arguments)]
     fn emit_foreign(
         &self,
+        primary: Vec<u8>,
         left: Option<OwnedRow>,
         right: Option<OwnedRow>,
         foreign_key: Vec<u8>,
@@ -507,7 +522,7 @@ impl JoinOperator {
         // The result is keyed by the left row's primary key columns (so a tombstone keeps the
         // left row); the join key column carries the foreign key.
         let deleted = right.is_none() && !left_join;
-        out.push(Emitted { left, right, key: foreign_key, timestamp, deleted, origin });
+        out.push(Emitted { left, right, key: foreign_key, timestamp, deleted, origin, primary: Some(primary) });
         Ok(())
     }
 
@@ -528,7 +543,7 @@ impl JoinOperator {
                 let Some((&side_byte, key)) = w.key.split_first() else { continue };
                 for r in rows {
                     let (left, right) = if side_byte == Side::Left.byte() { (Some(r.row), None) } else { (None, Some(r.row)) };
-                    out.push(Emitted { left, right, key: key.to_vec(), timestamp: w.start, deleted: false, origin });
+                    out.push(Emitted { left, right, key: key.to_vec(), timestamp: w.start, deleted: false, origin, primary: None });
                 }
             }
         }
@@ -576,7 +591,7 @@ impl JoinOperator {
                 Side::Left => (Some(stored.row.clone()), Some(other_row)),
                 Side::Right => (Some(other_row), Some(stored.row.clone())),
             };
-            out.push(Emitted { left, right, key: key.clone(), timestamp: ts.max(other_ts), deleted: false, origin });
+            out.push(Emitted { left, right, key: key.clone(), timestamp: ts.max(other_ts), deleted: false, origin, primary: None });
         }
         let this_outer = match side {
             Side::Left => matches!(self.kind, JoinKind::Left | JoinKind::Full),
@@ -596,7 +611,7 @@ impl JoinOperator {
                         Side::Left => (Some(stored.row.clone()), None),
                         Side::Right => (None, Some(stored.row.clone())),
                     };
-                    out.push(Emitted { left, right, key: key.clone(), timestamp: ts, deleted: false, origin });
+                    out.push(Emitted { left, right, key: key.clone(), timestamp: ts, deleted: false, origin, primary: None });
                 }
             }
         }
@@ -642,7 +657,7 @@ impl JoinOperator {
             batch,
             deleted: out.iter().map(|e| e.deleted).collect(),
             origin: out.iter().map(|e| e.origin).collect(),
-            keys: out.into_iter().map(|e| e.key).collect(),
+            keys: out.into_iter().map(|e| e.primary.unwrap_or(e.key)).collect(),
         })
     }
 

@@ -136,6 +136,10 @@ struct JoinStage {
     /// The ROWTIME column of each side's rows (left, right).
     timestamp_columns: (usize, usize),
     branch: Branch,
+    /// Table joins whose branch filters: the keys whose last result passed the filter. A
+    /// filtered-out result is a delete only for those (Kafka Streams' KTable filter with old
+    /// values), so rows that never passed produce nothing.
+    visible: Option<std::collections::HashSet<Vec<u8>>>,
 }
 
 /// Rows moving through a pipeline: `deleted[i]` marks deletes (tombstones), `origin[i]` is
@@ -430,6 +434,24 @@ impl Pipeline {
             }
             let origin = out.origin.iter().map(|&r| flow.origin[r]).collect();
             flow = run_operators(&stage.branch.operators, stage.branch.kind, Flow { batch: out.batch, deleted: out.deleted, origin })?;
+            if let Some(visible) = stage.visible.as_mut() {
+                // Table rows keep their positions through the branch, so `keys` still line up.
+                let keep: Vec<bool> = flow
+                    .deleted
+                    .iter()
+                    .zip(&out.keys)
+                    .map(|(&deleted, key)| if deleted { visible.remove(key) } else { {
+                        visible.insert(key.clone());
+                        true
+                    } })
+                    .collect();
+                if keep.iter().any(|k| !k) {
+                    let mask = BooleanArray::from(keep.clone());
+                    flow.batch = filter_record_batch(&flow.batch, &mask)?;
+                    flow.deleted = flow.deleted.iter().zip(&keep).filter(|(_, k)| **k).map(|(d, _)| *d).collect();
+                    flow.origin = flow.origin.iter().zip(&keep).filter(|(_, k)| **k).map(|(o, _)| *o).collect();
+                }
+            }
             target = stage.branch.target;
         }
         let mut out = self.finish_top(flow, records, errors)?;
@@ -579,10 +601,12 @@ impl Compiler<'_> {
                         } else {
                             SourceKind::Stream
                         };
+                        let filters = operators.iter().any(|o| matches!(o, Operator::Filter(_)));
                         self.joins.push(JoinStage {
                             operator: JoinOperator::new(j, index)?,
                             timestamp_columns,
                             branch: Branch { operators, kind, target },
+                            visible: (kind == SourceKind::Table && filters).then(std::collections::HashSet::new),
                         });
                         self.compile_branch(&j.left, Target::Join(index, Side::Left))?;
                         self.compile_branch(&j.right, Target::Join(index, Side::Right))?;
