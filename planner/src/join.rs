@@ -27,13 +27,13 @@ use datafusion::optimizer::AnalyzerRule;
 use runnel_parser::{JoinKind, Query, SelectItem, SourceKind, SqlType};
 use sqlparser::ast::{self as sql, SelectItemQualifiedWildcardKind};
 
-use crate::aggregate::millis;
+use crate::aggregate::{millis, JoinedInput};
 use crate::catalog::{ColumnRole, SourceDef};
 use crate::error::{PlanError, Result};
 use crate::expr::ident_name;
 use crate::formats::FormatName;
-use crate::nodes::{source_scan_schema, JoinNode, JoinStrategy, SourceTable, RESERVED_COLUMNS, SINK_TIMESTAMP};
-use crate::query::{natural_name, quoted, select_error, OutputColumn, PlannedQuery, QueryPlanner};
+use crate::nodes::{source_scan_schema, JoinNode, RepartitionNode, JoinStrategy, SourceTable, RESERVED_COLUMNS, SINK_TIMESTAMP};
+use crate::query::{natural_name, quoted, select_error, Item, OutputColumn, PlannedQuery, QueryPlanner};
 use crate::types::{display_type, from_arrow};
 
 const JOIN_ROWTIME_PREFIX: &str = "__JOIN_ROWTIME_";
@@ -423,15 +423,10 @@ impl QueryPlanner<'_> {
     }
 
     fn plan_join_projection(&self, query: &Query, sink_name: Option<&str>, sources: &[Joined], joint: Joint) -> Result<PlannedQuery> {
-        if !query.group_by.is_empty() || query.window.is_some() || self.has_aggregates(query) {
-            return Err(PlanError::unsupported("Aggregations over joins are not supported yet"));
-        }
-        if !query.partition_by.is_empty() {
-            return Err(PlanError::unsupported("PARTITION BY on joins is not supported yet"));
-        }
         let key_column = joint.key_column.clone().unwrap_or_default();
         let synthetic = !key_column.starts_with(JOIN_KEY_PREFIX);
         let rowtime_column = joint.rowtime_column.clone().unwrap_or_default();
+        let joined_plan = joint.plan.clone();
         let mut builder = LogicalPlanBuilder::from(joint.plan);
         let joined_schema = builder.schema().clone();
         if let Some(selection) = &query.selection {
@@ -508,6 +503,16 @@ impl QueryPlanner<'_> {
                 }
             }
         }
+        if !query.group_by.is_empty() || query.window.is_some() || query.having.is_some() || self.has_aggregates(query) {
+            let input = JoinedInput {
+                plan: joined_plan,
+                kind: joint.kind,
+                rowtime: rowtime_column,
+                sources: sources.iter().map(|s| s.def.name.clone()).collect(),
+                items: items.into_iter().map(|(expr, name, aliased)| Item { expr, name, aliased }).collect(),
+            };
+            return self.plan_aggregate_over(query, sources[0].def, sink_name, Some(input));
+        }
         let schema = builder.schema().clone();
         let mut planned = Vec::with_capacity(items.len());
         for (e, _, _) in &items {
@@ -529,7 +534,30 @@ impl QueryPlanner<'_> {
         // The key: the first item that is a key expression (or the synthetic key).
         let mut is_key = vec![false; items.len()];
         let key_col = col(DfColumn::new_unqualified(key_column.clone()));
-        if let Some(left_keys) = &joint.foreign_key {
+        let partition_by: Option<Vec<Expr>> = if query.partition_by.is_empty() {
+            None
+        } else {
+            Some(
+                query
+                    .partition_by
+                    .iter()
+                    .map(|e| self.exprs().plan(e, &joined_schema).map_err(|err| crate::query::clause_error("PARTITION BY", err)))
+                    .collect::<Result<_>>()?,
+            )
+        };
+        if let Some(keys) = &partition_by {
+            // PARTITION BY re-keys the joined rows: its expressions are the key.
+            let mut missing = Vec::new();
+            for k in keys {
+                match planned.iter().position(|e| unalias(e) == k) {
+                    Some(i) => is_key[i] = true,
+                    None => missing.push(render_planned(k)),
+                }
+            }
+            if !missing.is_empty() && !self.transient {
+                return Err(crate::query::missing_from_projection(sink_name, "partitioning expression", "partitioning expressions", &missing));
+            }
+        } else if let Some(left_keys) = &joint.foreign_key {
             let left = &sources[0];
             let mut missing = Vec::new();
             for k in left_keys {
@@ -619,7 +647,11 @@ impl QueryPlanner<'_> {
             }
         }
         proj.push(col(DfColumn::new_unqualified(rowtime_column)).alias(SINK_TIMESTAMP));
-        let plan = TypeCoercion::new().analyze(builder.project(proj)?.build()?, &ConfigOptions::default())?;
+        let mut plan = TypeCoercion::new().analyze(builder.project(proj)?.build()?, &ConfigOptions::default())?;
+        if partition_by.is_some() {
+            let key_columns = roles.iter().filter(|(_, r)| *r == ColumnRole::Key).map(|(n, _)| n.clone()).collect();
+            plan = LogicalPlan::Extension(Extension { node: Arc::new(RepartitionNode { input: plan, key_columns }) });
+        }
         let mut output = Vec::with_capacity(roles.len());
         for (i, (name, role)) in roles.into_iter().enumerate() {
             let dt = plan.schema().field(i).data_type();
@@ -657,6 +689,17 @@ fn key_type(e: &Expr, plan: &LogicalPlan) -> Result<SqlType> {
     match field.data_type() {
         DataType::Null => Ok(SqlType::String),
         dt => from_arrow(dt),
+    }
+}
+
+/// A planned expression as ksql shows it in messages (`L.B`).
+fn render_planned(e: &Expr) -> String {
+    match e {
+        Expr::Column(c) => match &c.relation {
+            Some(q) => format!("{q}.{}", c.name),
+            None => c.name.clone(),
+        },
+        other => other.to_string(),
     }
 }
 

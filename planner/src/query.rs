@@ -69,6 +69,7 @@ pub struct QueryPlanner<'a> {
 }
 
 /// A select item after `*` expansion: the SQL expression and its output name.
+#[derive(Clone)]
 pub(crate) struct Item {
     pub(crate) expr: sql::Expr,
     pub(crate) name: String,

@@ -148,6 +148,8 @@ struct Flow {
     batch: RecordBatch,
     deleted: Vec<bool>,
     origin: Vec<usize>,
+    /// After a join: each row's join key (identifies table rows for an aggregate).
+    keys: Option<Vec<Vec<u8>>>,
 }
 
 /// A compiled query: persistent (writing a topic) or transient (handing rows to a client).
@@ -414,7 +416,7 @@ impl Pipeline {
         }
         // A null value is a delete for tables and a null-valued event for streams (whose
         // columns read as NULL): either way it is forwarded as a record without a value.
-        let flow = Flow { batch: decoded.batch, deleted: decoded.tombstone, origin: decoded.rows };
+        let flow = Flow { batch: decoded.batch, deleted: decoded.tombstone, origin: decoded.rows, keys: None };
         let flow = run_operators(&source.branch.operators, source.branch.kind, flow)?;
         let mut target = source.branch.target;
         let mut flow = flow;
@@ -433,13 +435,13 @@ impl Pipeline {
                 }
             }
             let origin = out.origin.iter().map(|&r| flow.origin[r]).collect();
-            flow = run_operators(&stage.branch.operators, stage.branch.kind, Flow { batch: out.batch, deleted: out.deleted, origin })?;
-            if let Some(visible) = stage.visible.as_mut() {
-                // Table rows keep their positions through the branch, so `keys` still line up.
+            let joined = Flow { batch: out.batch, deleted: out.deleted, origin, keys: Some(out.keys) };
+            flow = run_operators(&stage.branch.operators, stage.branch.kind, joined)?;
+            if let (Some(visible), Some(keys)) = (stage.visible.as_mut(), flow.keys.as_mut()) {
                 let keep: Vec<bool> = flow
                     .deleted
                     .iter()
-                    .zip(&out.keys)
+                    .zip(keys.iter())
                     .map(|(&deleted, key)| if deleted { visible.remove(key) } else { {
                         visible.insert(key.clone());
                         true
@@ -450,6 +452,7 @@ impl Pipeline {
                     flow.batch = filter_record_batch(&flow.batch, &mask)?;
                     flow.deleted = flow.deleted.iter().zip(&keep).filter(|(_, k)| **k).map(|(d, _)| *d).collect();
                     flow.origin = flow.origin.iter().zip(&keep).filter(|(_, k)| **k).map(|(o, _)| *o).collect();
+                    *keys = std::mem::take(keys).into_iter().zip(&keep).filter(|(_, k)| **k).map(|(key, _)| key).collect();
                 }
             }
             target = stage.branch.target;
@@ -462,9 +465,12 @@ impl Pipeline {
 
     /// Hands rows that reached the top to the aggregate or the output.
     fn finish_top(&mut self, flow: Flow, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<PipelineOutput> {
-        let Flow { batch, deleted, origin } = flow;
+        let Flow { batch, deleted, origin, keys: join_keys } = flow;
         if let Some(aggregate) = self.aggregate.as_mut() {
-            let keys: Vec<Option<&[u8]>> = origin.iter().map(|&r| records[r].key.as_deref()).collect();
+            let keys: Vec<Option<&[u8]>> = match &join_keys {
+                Some(keys) => keys.iter().map(|k| Some(k.as_slice())).collect(),
+                None => origin.iter().map(|&r| records[r].key.as_deref()).collect(),
+            };
             let out = aggregate.on_batch(&batch, &deleted, &keys)?;
             // Like Kafka Streams, results carry the headers of the record being processed.
             let headers: Vec<Headers> =
@@ -667,7 +673,7 @@ fn timestamp_column(plan: &LogicalPlan) -> RuntimeResult<usize> {
 
 /// Runs stateless operators over a flow of rows of `kind`.
 fn run_operators(operators: &[Operator], kind: SourceKind, flow: Flow) -> RuntimeResult<Flow> {
-    let Flow { mut batch, mut deleted, mut origin } = flow;
+    let Flow { mut batch, mut deleted, mut origin, mut keys } = flow;
     for op in operators {
         match op {
             Operator::Filter(predicate) => {
@@ -686,18 +692,24 @@ fn run_operators(operators: &[Operator], kind: SourceKind, flow: Flow) -> Runtim
                     let keep = |i: &usize| mask.value(*i);
                     deleted = (0..deleted.len()).filter(keep).map(|i| deleted[i]).collect();
                     origin = (0..origin.len()).filter(keep).map(|i| origin[i]).collect();
+                    if let Some(k) = keys.as_mut() {
+                        *k = std::mem::take(k).into_iter().enumerate().filter(|(i, _)| keep(i)).map(|(_, key)| key).collect();
+                    }
                 }
             }
             Operator::Explode { columns, schema } => {
                 let (exploded, source_rows) = explode(&batch, columns, schema)?;
                 deleted = source_rows.iter().map(|&r| deleted[r]).collect();
                 origin = source_rows.iter().map(|&r| origin[r]).collect();
+                if let Some(k) = keys.as_mut() {
+                    *k = source_rows.iter().map(|&r| k[r].clone()).collect();
+                }
                 batch = exploded;
             }
             Operator::Project { exprs, schema } => batch = project(exprs, schema, &batch)?,
         }
     }
-    Ok(Flow { batch, deleted, origin })
+    Ok(Flow { batch, deleted, origin, keys })
 }
 
 /// A DataFusion physical expression for `expr` over rows of `schema`.
