@@ -28,7 +28,7 @@ use runnel_parser::{JoinKind, Query, SelectItem, SourceKind, SqlType};
 use sqlparser::ast::{self as sql, SelectItemQualifiedWildcardKind};
 
 use crate::aggregate::{millis, JoinedInput};
-use crate::catalog::{ColumnRole, SourceDef};
+use crate::catalog::{ColumnRole, SourceDef, WindowType};
 use crate::error::{PlanError, Result};
 use crate::expr::ident_name;
 use crate::formats::FormatName;
@@ -98,7 +98,6 @@ impl QueryPlanner<'_> {
                     describe(second)
                 )));
             }
-            return Err(PlanError::unsupported("Joins of windowed sources are not supported yet"));
         }
 
         let mut joint = Joint {
@@ -117,6 +116,26 @@ impl QueryPlanner<'_> {
             .enumerate()
             .map(|(j, join)| self.join_condition(&join.on, &sources[..=j], &sources[j + 1], &sources))
             .collect::<Result<Vec<_>>>()?;
+        if sources.iter().all(|s| s.def.window.is_some()) {
+            let types: Vec<WindowType> = sources.iter().filter_map(|s| s.def.window.map(|w| w.window_type)).collect();
+            let session = |t: &WindowType| *t == WindowType::Session;
+            if types.iter().any(session) && !types.iter().all(session) {
+                return Err(PlanError::statement(format!(
+                    "Incompatible windowed sources.\nLeft source: {}\nRight source: {}\nSession windowed sources can only be joined to other session windowed sources, and may still not result in expected behaviour as session bounds must be an exact match for the join to work\nHopping and tumbling windowed sources can only be joined to other hopping and tumbling windowed sources",
+                    types[0].name(),
+                    types[1].name()
+                )));
+            }
+            let on_key = |e: &sql::Expr| {
+                matches!(column_ref(e, &sources), Ok(Some((i, name))) if sources[i].def.column(&name).is_some_and(|c| c.role == ColumnRole::Key))
+            };
+            if conditions.iter().any(|c| !on_key(&c.left) || !on_key(&c.right)) {
+                return Err(PlanError::statement(
+                    "Implicit repartitioning of windowed sources is not supported. See https://github.com/confluentinc/ksql/issues/4385.",
+                ));
+            }
+            return Err(PlanError::unsupported("Joins of windowed sources are not supported yet"));
+        }
         for (j, (join, condition)) in query.joins.iter().zip(&conditions).enumerate() {
             joint = self.plan_one_join(joint, join, condition, &sources[j + 1], &sources, j, j + 1 == count)?;
         }
