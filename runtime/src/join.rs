@@ -67,6 +67,9 @@ struct ReferencingRow {
     foreign_key: Option<Vec<u8>>,
 }
 
+/// A candidate match for the extra ON condition: left row, right row, join key, timestamp.
+type Candidate<'r> = (Option<&'r OwnedRow>, Option<&'r OwnedRow>, &'r [u8], i64);
+
 /// One joined (or outer) result.
 struct Emitted {
     left: Option<OwnedRow>,
@@ -249,7 +252,7 @@ impl JoinOperator {
         } else {
             key_array
         };
-        let keys = self.key_rows.convert_columns(&[key_array.clone()])?;
+        let keys = self.key_rows.convert_columns(std::slice::from_ref(&key_array))?;
         let rows = rows_conv.convert_columns(batch.columns())?;
         let primary_keys = if side == Side::Left && !self.left_table_key.is_empty() {
             let arrays = self
@@ -293,7 +296,7 @@ impl JoinOperator {
     }
 
     /// Whether the extra ON condition holds for each candidate pair (all, without one).
-    fn admit(&self, pairs: &[(Option<&OwnedRow>, Option<&OwnedRow>, &[u8], i64)]) -> RuntimeResult<Vec<bool>> {
+    fn admit(&self, pairs: &[Candidate<'_>]) -> RuntimeResult<Vec<bool>> {
         let Some(filter) = &self.filter else { return Ok(vec![true; pairs.len()]) };
         if pairs.is_empty() {
             return Ok(Vec::new());
@@ -562,7 +565,7 @@ impl JoinOperator {
                 candidates.extend(rows.iter().map(|r| (r.timestamp, r.row.clone())));
             }
         }
-        let pairs: Vec<(Option<&OwnedRow>, Option<&OwnedRow>, &[u8], i64)> = candidates
+        let pairs: Vec<Candidate<'_>> = candidates
             .iter()
             .map(|(other_ts, other_row)| {
                 let (l, r) = match side {
@@ -662,7 +665,7 @@ impl JoinOperator {
     }
 
     /// Changelog records for every store write since the last call: (store, key, value, ts).
-    pub fn take_changelog(&mut self) -> RuntimeResult<Vec<(String, Option<Vec<u8>>, Option<Vec<u8>>, i64)>> {
+    pub fn take_changelog(&mut self) -> RuntimeResult<ChangelogOut> {
         let mut records = Vec::new();
         let names = self.store_names.clone();
         match &mut self.state {
@@ -688,7 +691,7 @@ impl JoinOperator {
     }
 
     /// Rebuilds `store` from its changelog records (in topic order).
-    pub fn restore(&mut self, store: &str, records: &[(Option<Vec<u8>>, Option<Vec<u8>>)]) -> RuntimeResult<()> {
+    pub fn restore(&mut self, store: &str, records: &[crate::aggregate::ChangelogEntry]) -> RuntimeResult<()> {
         let Some(which) = self.store_names.iter().position(|n| n == store) else {
             return Err(RuntimeError::Execution(format!("{store} is not a store of this join")));
         };
@@ -760,7 +763,7 @@ impl JoinOperator {
                 let columns = self.left_rows.convert_rows(entries.iter().map(|(_, r)| r.row()))?;
                 let batch = RecordBatch::try_new(self.left_schema.clone(), columns)?;
                 let fk = self.left_key.evaluate(&batch).and_then(|v| v.into_array(batch.num_rows()))?;
-                let fk_rows = self.key_rows.convert_columns(&[fk.clone()])?;
+                let fk_rows = self.key_rows.convert_columns(std::slice::from_ref(&fk))?;
                 referencing.clear();
                 for (i, (primary, _)) in entries.iter().enumerate() {
                     let foreign = (!fk.is_null(i)).then(|| fk_rows.row(i).as_ref().to_vec());
@@ -905,7 +908,8 @@ impl RowCodec {
     }
 }
 
-type ChangelogOut = Vec<(String, Option<Vec<u8>>, Option<Vec<u8>>, i64)>;
+/// Changelog records: (store, key, value, timestamp); a `None` value deletes the key.
+pub type ChangelogOut = Vec<(String, Option<Vec<u8>>, Option<Vec<u8>>, i64)>;
 
 fn kv_changelog<V>(
     name: &str,

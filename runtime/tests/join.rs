@@ -1,39 +1,11 @@
 //! Joins driven through `Pipeline` directly: the results of each kind of join, and that a
 //! join restored from its changelogs mid-stream continues exactly like an uninterrupted run.
 
-use runnel_parser::{parse_statements, Statement};
-use runnel_planner::ddl::{plan_create_source, plan_sink};
-use runnel_planner::{Catalog, KsqlContext, PlannerConfig, QueryPlanner};
-use runnel_runtime::pipeline::{Pipeline, PipelineOptions};
-use runnel_runtime::topic::TopicRecord;
+mod support;
 
-/// Compiles the last statement (a CSAS/CTAS) of `sql` after registering the sources before it.
-fn compile(sql: &str) -> Pipeline {
-    let config = PlannerConfig::default();
-    let context = KsqlContext::new();
-    let mut catalog = Catalog::new();
-    let mut pipeline = None;
-    for parsed in parse_statements(sql).expect("parses") {
-        match &parsed.statement {
-            Statement::CreateSource { is_source, kind, name, columns, properties, .. } => {
-                let def = plan_create_source(*kind, name, *is_source, columns, properties, &catalog.types, &config, &parsed.text)
-                    .expect("source plans");
-                catalog.put_source(def);
-            }
-            Statement::CreateAsSelect { kind, name, properties, query, .. } => {
-                let planned = QueryPlanner::new(&catalog, &context).plan(query, Some(name)).expect("query plans");
-                let input = catalog.require_source(&planned.sources[0]).expect("input").clone();
-                let sink = plan_sink(name, *kind, properties, &planned, &input, &config, &parsed.text).expect("sink plans");
-                let options = PipelineOptions { coalesce_updates: false, ..PipelineOptions::default() };
-                let mut p = Pipeline::compile_with(&planned.with_sink(name), &sink, &options).expect("compiles");
-                p.set_query_id("test_", "CSAS_OUT_0");
-                pipeline = Some(p);
-            }
-            other => panic!("unexpected statement {other:?}"),
-        }
-    }
-    pipeline.expect("a C*AS")
-}
+use runnel_runtime::pipeline::Pipeline;
+use runnel_runtime::topic::TopicRecord;
+use support::{compile, text};
 
 /// An input record for topic `topic`: key text, JSON value (`None`: a tombstone), timestamp.
 fn record(topic: &str, key: &str, value: Option<&str>, timestamp: i64) -> (String, TopicRecord) {
@@ -44,19 +16,6 @@ fn record(topic: &str, key: &str, value: Option<&str>, timestamp: i64) -> (Strin
         ..TopicRecord::default()
     };
     (topic.to_string(), record)
-}
-
-fn text(records: &[TopicRecord]) -> Vec<(String, Option<String>, i64)> {
-    records
-        .iter()
-        .map(|r| {
-            (
-                String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).to_string(),
-                r.value.as_ref().map(|v| String::from_utf8_lossy(v).to_string()),
-                r.timestamp,
-            )
-        })
-        .collect()
 }
 
 fn feed(pipeline: &mut Pipeline, input: &(String, TopicRecord)) -> runnel_runtime::pipeline::PipelineOutput {
