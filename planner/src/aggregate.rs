@@ -43,6 +43,17 @@ const ARG_PREFIX: &str = "__ARG_";
 /// Kafka Streams' grace period for windows declared without one (24h minus the window size).
 const DEFAULT_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// The joined relation a GROUP BY aggregates (see `QueryPlanner::plan_join`).
+pub(crate) struct JoinedInput {
+    pub(crate) plan: LogicalPlan,
+    pub(crate) kind: SourceKind,
+    /// The join result's event-time column.
+    pub(crate) rowtime: String,
+    pub(crate) sources: Vec<String>,
+    /// The select items, named the way join queries name them.
+    pub(crate) items: Vec<crate::query::Item>,
+}
+
 /// One aggregate call lifted out of the SQL.
 pub(crate) struct Lifted {
     pub(crate) name: String,
@@ -54,7 +65,7 @@ pub(crate) struct Lifted {
     text: String,
 }
 
-fn millis(d: &Duration) -> i64 {
+pub(crate) fn millis(d: &Duration) -> i64 {
     let unit: i64 = match d.unit {
         TimeUnit::Milliseconds => 1,
         TimeUnit::Seconds => 1_000,
@@ -260,6 +271,18 @@ impl QueryPlanner<'_> {
     }
 
     pub(crate) fn plan_aggregate(&self, query: &Query, source: &SourceDef, sink_name: Option<&str>) -> Result<PlannedQuery> {
+        self.plan_aggregate_over(query, source, sink_name, None)
+    }
+
+    /// Plans GROUP BY over `source`, or over `join` (the joined relation of a JOIN query,
+    /// with its items already named) when given.
+    pub(crate) fn plan_aggregate_over(
+        &self,
+        query: &Query,
+        source: &SourceDef,
+        sink_name: Option<&str>,
+        join: Option<JoinedInput>,
+    ) -> Result<PlannedQuery> {
         if query.group_by.is_empty() {
             if query.window.is_some() {
                 return Err(PlanError::statement("WINDOW clause requires a GROUP BY clause."));
@@ -268,10 +291,7 @@ impl QueryPlanner<'_> {
                 return Err(PlanError::statement("HAVING clause requires a GROUP BY clause."));
             }
         }
-        if !query.joins.is_empty() {
-            return Err(PlanError::unsupported("JOIN is not supported yet"));
-        }
-        if source.window.is_some() && source.kind == SourceKind::Table && sink_name.is_some() {
+        if source.window.is_some() && source.kind == SourceKind::Table && sink_name.is_some() && join.is_none() {
             return Err(PlanError::statement("KSQL does not support persistent queries on windowed tables."));
         }
         if !query.partition_by.is_empty() {
@@ -282,26 +302,41 @@ impl QueryPlanner<'_> {
             return Err(PlanError::statement("EMIT FINAL is only supported for windowed aggregations."));
         }
         let qualifier = query.from.alias.clone().unwrap_or_else(|| source.name.clone());
-        let table = Arc::new(SourceTable::new(source.clone()));
-        let mut builder = LogicalPlanBuilder::scan(
-            TableReference::bare(qualifier.clone()),
-            table as Arc<dyn datafusion::logical_expr::TableSource>,
-            None,
-        )?;
+        // The input's kind, window, event-time column and source names.
+        let (input_kind, input_window, rowtime, source_names) = match &join {
+            Some(j) => (j.kind, None, col(DfColumn::new_unqualified(j.rowtime.clone())), j.sources.clone()),
+            None => (
+                source.kind,
+                source.window,
+                col(DfColumn::new(Some(TableReference::bare(qualifier.as_str())), ROWTIME)),
+                vec![source.name.clone()],
+            ),
+        };
+        let mut builder = match &join {
+            Some(j) => LogicalPlanBuilder::from(j.plan.clone()),
+            None => LogicalPlanBuilder::scan(
+                TableReference::bare(qualifier.clone()),
+                Arc::new(SourceTable::new(source.clone())) as Arc<dyn datafusion::logical_expr::TableSource>,
+                None,
+            )?,
+        };
         let scan_schema = builder.schema().clone();
         if let Some(selection) = &query.selection {
             if contains_aggregate(selection).is_some() {
                 return Err(PlanError::statement("Aggregate functions are not allowed in WHERE."));
             }
             // Window bounds exist only after the aggregation (WHERE filters its input).
-            if let Some(bound) = window_bound_in(selection).filter(|_| source.window.is_none()) {
+            if let Some(bound) = window_bound_in(selection).filter(|_| input_window.is_none()) {
                 return Err(PlanError::statement(format!("Error in WHERE expression: Unknown column {bound}.")));
             }
             let predicate = self.exprs().plan(selection, &scan_schema).map_err(|e| clause_error("WHERE", e))?;
             builder = builder.filter(predicate)?;
         }
 
-        let mut items = self.expand_projection(query, source, &qualifier, &scan_schema, None)?;
+        let mut items = match join.as_ref().map(|j| j.items.clone()) {
+            Some(items) => items,
+            None => self.expand_projection(query, source, &qualifier, &scan_schema, None)?,
+        };
         let windowed = query.window.is_some();
         for item in &items {
             // A client may select the window bounds of a windowed aggregation as they are.
@@ -362,7 +397,7 @@ impl QueryPlanner<'_> {
                 calls.join(", ")
             )));
         }
-        if source.kind == SourceKind::Table {
+        if input_kind == SourceKind::Table {
             let mut stream_only: Vec<&str> = Vec::new();
             for l in &lifted {
                 if !aggregate_traits(&l.name).undoable && !stream_only.contains(&l.name.as_str()) {
@@ -388,8 +423,8 @@ impl QueryPlanner<'_> {
             .enumerate()
             .map(|(i, l)| (None, Arc::new(Field::new(format!("{AGG_PREFIX}{i}"), l.return_type.clone(), true))))
             .collect();
-        if windowed && source.window.is_none() {
-            let q = Some(TableReference::bare(qualifier.as_str()));
+        if windowed && input_window.is_none() && join.is_none() {
+            let q = join.is_none().then(|| TableReference::bare(qualifier.as_str()));
             extra.push((q.clone(), Arc::new(Field::new(WINDOWSTART, DataType::Int64, true))));
             extra.push((q, Arc::new(Field::new(WINDOWEND, DataType::Int64, true))));
         }
@@ -494,7 +529,7 @@ impl QueryPlanner<'_> {
                 return_type: l.return_type.clone(),
             });
         }
-        pre.push(col(DfColumn::new(Some(TableReference::bare(qualifier.as_str())), ROWTIME)).alias(SINK_TIMESTAMP));
+        pre.push(rowtime.alias(SINK_TIMESTAMP));
         let pre_plan = TypeCoercion::new().analyze(builder.project(pre)?.build()?, &ConfigOptions::default())?;
         for (j, g) in group_by.iter().enumerate() {
             let (_, field) = g.to_field(&scan_schema)?;
@@ -541,7 +576,7 @@ impl QueryPlanner<'_> {
             window,
             emit_final,
             having,
-            table_input: source.kind == SourceKind::Table,
+            table_input: input_kind == SourceKind::Table,
             schema: agg_schema,
         };
         let agg_plan = LogicalPlan::Extension(Extension { node: Arc::new(node) });
@@ -602,12 +637,13 @@ impl QueryPlanner<'_> {
         });
         // Grouping by exactly the source's key keeps records where they are.
         let source_keys: Vec<&str> = source.key_columns().map(|c| c.name.as_str()).collect();
-        let by_source_key = group_by.len() == source_keys.len()
+        let by_source_key = join.is_none()
+            && group_by.len() == source_keys.len()
             && group_by.iter().zip(&source_keys).all(|(g, k)| matches!(strip(g), Expr::Column(c) if c.name == *k));
         let complex_intermediate = lifted.iter().any(|l| aggregate_traits(&l.name).complex_intermediate);
         Ok(PlannedQuery {
             plan,
-            sources: vec![source.name.clone()],
+            sources: source_names,
             output: columns,
             kind: SourceKind::Table,
             window: window_info,

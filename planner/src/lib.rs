@@ -11,6 +11,7 @@ pub mod expr;
 pub mod formats;
 pub mod functions;
 pub mod internal_udfs;
+pub mod join;
 pub mod nodes;
 pub mod pull;
 pub mod query;

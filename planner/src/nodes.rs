@@ -297,16 +297,39 @@ impl UserDefinedLogicalNodeCore for AggregateNode {
     }
 }
 
-/// A join of two inputs on one equality (`left_key = right_key`).
+/// How a join keeps its state and when it emits (decided by the kinds of its inputs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JoinStrategy {
+    /// Both sides buffered for `before`/`after` ms around each record. `grace: None` keeps
+    /// ksqlDB's legacy eager outer results; with a grace period, unmatched records wait for
+    /// their window to close.
+    StreamStream { before: i64, after: i64, grace: Option<i64> },
+    /// The stream side looks up the table side's current row.
+    StreamTable,
+    /// Both sides are tables joined on the right table's primary key.
+    TableTable,
+    /// The left table's `left_key` expression references the right table's primary key.
+    ForeignKey,
+}
+
+/// A join of two inputs on one equality (`left_key = right_key`), with an optional extra
+/// condition on matches (`filter`, over this node's output).
+///
+/// The output is the left input's columns, the right input's columns, then `rowtime_column`
+/// (the result timestamp) and `key_column` (the join key: whichever side's key is present).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinNode {
     pub left: LogicalPlan,
     pub right: LogicalPlan,
     pub kind: JoinKind,
+    pub strategy: JoinStrategy,
     pub left_key: Expr,
     pub right_key: Expr,
-    /// Stream-stream joins: `WITHIN` bounds in ms (before, after) and grace.
-    pub within_ms: Option<(i64, i64, Option<i64>)>,
+    /// Foreign-key joins: the left table's primary key columns (identify left rows).
+    pub left_table_key: Vec<Expr>,
+    pub filter: Option<Expr>,
+    pub rowtime_column: String,
+    pub key_column: String,
     pub schema: DFSchemaRef,
 }
 
@@ -316,6 +339,7 @@ impl Hash for JoinNode {
         self.right.hash(state);
         self.left_key.hash(state);
         self.right_key.hash(state);
+        self.key_column.hash(state);
     }
 }
 
@@ -339,31 +363,23 @@ impl UserDefinedLogicalNodeCore for JoinNode {
         &self.schema
     }
     fn expressions(&self) -> Vec<Expr> {
-        vec![self.left_key.clone(), self.right_key.clone()]
+        // The keys are over the inputs and the filter over the output, which DataFusion's
+        // analyzers cannot tell apart: the join planner coerces them itself.
+        vec![]
     }
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "Join: {:?} on {} = {}", self.kind, self.left_key, self.right_key)?;
-        if let Some((before, after, grace)) = self.within_ms {
-            write!(f, " within=({before}ms, {after}ms) grace={grace:?}")?;
+        write!(f, "Join: {:?} {:?} on {} = {}", self.kind, self.strategy, self.left_key, self.right_key)?;
+        if let Some(filter) = &self.filter {
+            write!(f, " and {filter}")?;
         }
-        Ok(())
+        write!(f, " key={}", self.key_column)
     }
-    fn with_exprs_and_inputs(&self, mut exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
+    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
         let right = inputs.pop();
         let left = inputs.pop();
-        let right_key = exprs.pop();
-        let left_key = exprs.pop();
-        match (left, right, left_key, right_key) {
-            (Some(left), Some(right), Some(left_key), Some(right_key)) => Ok(JoinNode {
-                left,
-                right,
-                kind: self.kind,
-                left_key,
-                right_key,
-                within_ms: self.within_ms,
-                schema: self.schema.clone(),
-            }),
-            _ => datafusion::common::internal_err!("Join needs two inputs and two key expressions"),
+        match (left, right) {
+            (Some(left), Some(right)) => Ok(JoinNode { left, right, ..self.clone() }),
+            _ => datafusion::common::internal_err!("Join needs two inputs"),
         }
     }
 }

@@ -69,6 +69,7 @@ pub struct QueryPlanner<'a> {
 }
 
 /// A select item after `*` expansion: the SQL expression and its output name.
+#[derive(Clone)]
 pub(crate) struct Item {
     pub(crate) expr: sql::Expr,
     pub(crate) name: String,
@@ -96,7 +97,7 @@ impl<'a> QueryPlanner<'a> {
             return Err(PlanError::statement("ORDER BY is only supported in pull queries (SELECT without EMIT CHANGES)"));
         }
         if !query.joins.is_empty() {
-            return Err(PlanError::unsupported("JOIN is not supported yet"));
+            return self.plan_join(query, sink_name);
         }
         let source = self.catalog.source(&query.from.name).ok_or_else(|| {
             PlanError::statement(format!("{} does not exist.", query.from.name))

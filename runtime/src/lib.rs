@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod engine;
 pub mod error;
 pub mod format;
+pub mod join;
 pub mod kafka;
 pub mod materialize;
 pub mod pipeline;

@@ -19,12 +19,15 @@ use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 use runnel_parser::SourceKind;
 use runnel_planner::catalog::{ColumnRole, SourceDef, WindowType};
-use runnel_planner::nodes::{AggregateNode, ExplodeNode, RepartitionNode, SinkNode, SourceTable, SINK_TIMESTAMP, SINK_WINDOWEND, SINK_WINDOWSTART};
+use runnel_planner::nodes::{
+    AggregateNode, ExplodeNode, JoinNode, RepartitionNode, SinkNode, SourceTable, ROWTIME, SINK_TIMESTAMP, SINK_WINDOWEND, SINK_WINDOWSTART,
+};
 use runnel_planner::types::to_arrow;
 
 use crate::aggregate::functions::DEFAULT_COLLECTION_LIMIT;
 use crate::aggregate::{AggregateOperator, AggregateOutput};
 use crate::error::{RuntimeError, RuntimeResult};
+use crate::join::{timestamps, JoinOperator, Side};
 use crate::materialize::TableMaterializer;
 use crate::state::changelog_topic;
 use crate::format::{encode, Format, Wrapping};
@@ -101,23 +104,76 @@ enum Output {
     Discard,
 }
 
+/// Where the rows of a branch go once its operators ran.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// The aggregate, or the output when there is none.
+    Top,
+    /// One side of a join (by index).
+    Join(usize, Side),
+}
+
+/// Stateless operators between two stateful points, and where their rows go.
+struct Branch {
+    operators: Vec<Operator>,
+    /// Stream rows that a filter rejects are dropped; table rows become deletes.
+    kind: SourceKind,
+    target: Target,
+}
+
+/// One source topic of a query, decoded and run through its branch.
+struct Input {
+    topic: String,
+    kind: SourceKind,
+    decoder: SourceDecoder,
+    position: Position,
+    branch: Branch,
+}
+
+/// A join and the operators between it and the next stateful point.
+struct JoinStage {
+    operator: JoinOperator,
+    /// The ROWTIME column of each side's rows (left, right).
+    timestamp_columns: (usize, usize),
+    branch: Branch,
+    /// Table joins whose branch filters: the keys whose last result passed the filter. A
+    /// filtered-out result is a delete only for those (Kafka Streams' KTable filter with old
+    /// values), so rows that never passed produce nothing.
+    visible: Option<std::collections::HashSet<Vec<u8>>>,
+}
+
+/// Rows moving through a pipeline: `deleted[i]` marks deletes (tombstones), `origin[i]` is
+/// the input record row `i` came from.
+struct Flow {
+    batch: RecordBatch,
+    deleted: Vec<bool>,
+    origin: Vec<usize>,
+    /// After a join: each row's join key (identifies table rows for an aggregate).
+    keys: Option<Vec<Vec<u8>>>,
+}
+
 /// A compiled query: persistent (writing a topic) or transient (handing rows to a client).
+///
+/// ```text
+///  Input 0 ──branch──▶ Join 0 (left) ──branch──▶ Join 1 (left) ──branch──▶ [Aggregate ─▶ post operators] ─▶ Output
+///  Input 1 ──branch──▶ Join 0 (right)             ▲
+///  Input 2 ──branch───────────────────────────────┘ (right)
+/// ```
+/// A query without joins has one input whose branch goes straight to the top.
 pub struct Pipeline {
-    source_topic: String,
-    source_kind: SourceKind,
+    inputs: Vec<Input>,
+    joins: Vec<JoinStage>,
+    /// The kind of rows reaching the top (the aggregate or the output).
+    top_kind: SourceKind,
     /// PARTITION BY computes new keys; otherwise a record without a key stays without one.
     rekeyed: bool,
-    decoder: SourceDecoder,
-    /// Operators before the aggregate (all of them when there is none).
-    operators: Vec<Operator>,
     aggregate: Option<AggregateOperator>,
     /// Operators after the aggregate.
     post_operators: Vec<Operator>,
     output: Output,
     output_schema: SchemaRef,
-    position: Position,
     /// Changelog topic per store name, once the query has an id.
-    changelogs: Vec<(&'static str, String)>,
+    changelogs: Vec<(String, String)>,
     /// Keeps the result table's current rows for pull queries.
     materializer: Option<TableMaterializer>,
 }
@@ -155,93 +211,33 @@ impl Pipeline {
         options: &PipelineOptions,
         output: impl FnOnce(&SchemaRef) -> RuntimeResult<Output>,
     ) -> RuntimeResult<Self> {
-        let mut operators = Vec::new();
-        let mut post_operators = None;
-        let mut aggregate = None;
-        let mut node = plan;
-        let source: SourceDef;
-        let mut rekeyed = false;
-        loop {
-            match node {
-                LogicalPlan::Extension(ext) => {
-                    let any = ext.node.as_any();
-                    if let Some(s) = any.downcast_ref::<SinkNode>() {
-                        node = &s.input;
-                    } else if let Some(a) = any.downcast_ref::<AggregateNode>() {
-                        let having = match &a.having {
-                            Some(h) => Some(physical(h, &a.schema)?),
-                            None => None,
-                        };
-                        aggregate = Some(AggregateOperator::new(a, having, options.coalesce_updates, options.collection_limit)?);
-                        post_operators = Some(std::mem::take(&mut operators));
-                        rekeyed = true;
-                        node = &a.input;
-                    } else if let Some(x) = any.downcast_ref::<ExplodeNode>() {
-                        let schema = Arc::new(x.schema.as_arrow().clone());
-                        let columns = x
-                            .columns
-                            .iter()
-                            .map(|c| schema.index_of(c))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        operators.push(Operator::Explode { columns, schema });
-                        node = &x.input;
-                    } else if let Some(r) = any.downcast_ref::<RepartitionNode>() {
-                        // One process holds every partition: re-keying needs no shuffle here.
-                        rekeyed = true;
-                        node = &r.input;
-                    } else {
-                        return Err(RuntimeError::Execution(format!(
-                            "{} is not supported by the runtime yet",
-                            ext.node.name()
-                        )));
-                    }
-                }
-                LogicalPlan::Projection(p) => {
-                    let input_schema = p.input.schema();
-                    let exprs = p.expr.iter().map(|e| physical(e, input_schema)).collect::<RuntimeResult<_>>()?;
-                    let schema = Arc::new(p.schema.as_arrow().clone());
-                    operators.push(Operator::Project { exprs, schema });
-                    node = &p.input;
-                }
-                LogicalPlan::Filter(f) => {
-                    operators.push(Operator::Filter(physical(&f.predicate, f.input.schema())?));
-                    node = &f.input;
-                }
-                LogicalPlan::TableScan(scan) => {
-                    let any: &dyn std::any::Any = scan.source.as_ref();
-                    let table = any
-                        .downcast_ref::<SourceTable>()
-                        .ok_or_else(|| RuntimeError::Internal("scan of a non-ksql relation".into()))?;
-                    source = table.source.clone();
-                    break;
-                }
-                other => {
-                    return Err(RuntimeError::Execution(format!(
-                        "plan node {} is not supported by the runtime yet",
-                        other.display()
-                    )))
-                }
-            }
-        }
-        operators.reverse();
-        let mut post_operators = post_operators.unwrap_or_default();
-        post_operators.reverse();
-        let last = if aggregate.is_some() { post_operators.last() } else { operators.last() };
+        let mut compiler = Compiler { options, inputs: Vec::new(), joins: Vec::new(), aggregate: None, post_operators: None, rekeyed: false };
+        let top_kind = compiler.compile_branch(plan, Target::Top)?;
+        let Compiler { inputs, joins, aggregate, post_operators, rekeyed, .. } = compiler;
+        let post_operators = post_operators.unwrap_or_default();
+        let last = if aggregate.is_some() {
+            post_operators.last()
+        } else {
+            // The operators next to the output: the top join's branch, or the only input's.
+            let top_branch = joins.iter().map(|j| &j.branch).chain(inputs.iter().map(|i| &i.branch)).find(|b| matches!(b.target, Target::Top));
+            top_branch.and_then(|b| b.operators.last())
+        };
         let output_schema = match last {
             Some(Operator::Project { schema, .. } | Operator::Explode { schema, .. }) => schema.clone(),
             _ => return Err(RuntimeError::Internal("plan without a projection".into())),
         };
+        if inputs.is_empty() {
+            return Err(RuntimeError::Internal("plan without a source".into()));
+        }
         Ok(Pipeline {
-            source_topic: source.topic.clone(),
-            source_kind: source.kind,
+            inputs,
+            joins,
+            top_kind,
             rekeyed,
-            decoder: SourceDecoder::new(source)?,
-            operators,
             aggregate,
             post_operators,
             output: output(&output_schema)?,
             output_schema,
-            position: 0,
             changelogs: Vec::new(),
             materializer: None,
         })
@@ -250,10 +246,14 @@ impl Pipeline {
     /// Names this query's changelog topics (`_runnel-<service>-query_<id>-<store>-changelog`);
     /// returns them so they can be created.
     pub fn set_query_id(&mut self, service_id: &str, query_id: &str) -> Vec<String> {
-        self.changelogs = match &self.aggregate {
-            Some(a) => a.store_names().into_iter().map(|s| (s, changelog_topic(service_id, query_id, s))).collect(),
-            None => Vec::new(),
-        };
+        let mut stores: Vec<String> = self.joins.iter().flat_map(|j| j.operator.store_names()).collect();
+        if let Some(a) = &self.aggregate {
+            stores.extend(a.store_names().into_iter().map(str::to_string));
+        }
+        self.changelogs = stores.into_iter().map(|s| {
+            let topic = changelog_topic(service_id, query_id, &s);
+            (s, topic)
+        }).collect();
         self.internal_topics()
     }
 
@@ -262,9 +262,14 @@ impl Pipeline {
         &self.output_schema
     }
 
-    /// The topic this query reads.
+    /// The topic this query reads (the first, for a join).
     pub fn source_topic(&self) -> &str {
-        &self.source_topic
+        &self.inputs[0].topic
+    }
+
+    /// Every topic this query reads, in input order (see [`Pipeline::process_input`]).
+    pub fn input_topics(&self) -> Vec<String> {
+        self.inputs.iter().map(|i| i.topic.clone()).collect()
     }
 
     /// The topic this query writes (empty for a transient query, which writes no topic).
@@ -278,7 +283,13 @@ impl Pipeline {
     /// Makes the next poll read from `position` (e.g. the end of the topic for
     /// `auto.offset.reset=latest`).
     pub fn seek(&mut self, position: Position) {
-        self.position = position;
+        // A join reads its tables from the beginning: only the streams start later.
+        let single = self.inputs.len() == 1;
+        for input in &mut self.inputs {
+            if input.kind == SourceKind::Stream || single {
+                input.position = position;
+            }
+        }
     }
 
     /// The results a transient pipeline holds (empty for persistent ones).
@@ -301,18 +312,21 @@ impl Pipeline {
 
     /// Entries held in the query's state stores.
     pub fn state_entries(&self) -> usize {
-        self.aggregate.as_ref().map_or(0, |a| a.state_entries())
+        self.aggregate.as_ref().map_or(0, |a| a.state_entries()) + self.joins.iter().map(|j| j.operator.state_entries()).sum::<usize>()
     }
 
     /// Rebuilds the state stores from records of one of [`Pipeline::internal_topics`], in
     /// topic order (call before processing input).
     pub fn restore(&mut self, changelog_topic: &str, records: &[TopicRecord]) -> RuntimeResult<()> {
-        let Some(store) = self.changelogs.iter().find(|(_, t)| t == changelog_topic).map(|(s, _)| *s) else {
+        let Some(store) = self.changelogs.iter().find(|(_, t)| t == changelog_topic).map(|(s, _)| s.clone()) else {
             return Err(RuntimeError::Execution(format!("{changelog_topic} is not a changelog topic of this query")));
         };
-        let Some(aggregate) = self.aggregate.as_mut() else { return Ok(()) };
         let pairs: Vec<crate::aggregate::ChangelogEntry> = records.iter().map(|r| (r.key.clone(), r.value.clone())).collect();
-        aggregate.restore(store, &pairs)
+        if let Some(join) = self.joins.iter_mut().find(|j| j.operator.store_names().contains(&store)) {
+            return join.operator.restore(&store, &pairs);
+        }
+        let Some(aggregate) = self.aggregate.as_mut() else { return Ok(()) };
+        aggregate.restore(&store, &pairs)
     }
 
     /// EMIT FINAL windows also close by wall-clock time: emits those whose end + grace is at
@@ -323,22 +337,27 @@ impl Pipeline {
         self.finish_aggregate(out, &[], errors)
     }
 
-    /// Processes everything available on the source topic. Returns the number of records read.
+    /// Processes everything available on the source topics. Returns the number of records read.
+    ///
+    /// A query over several topics reads them in the order their records were appended when
+    /// the store keeps that order (as the in-memory one does), so a replay is deterministic.
     pub fn poll(&mut self, topics: &mut dyn TopicStore, errors: &mut Vec<RecordError>) -> RuntimeResult<usize> {
         let mut total = 0;
         loop {
             if matches!(&self.output, Output::Rows(held) if !held.is_empty()) {
                 return Ok(total);
             }
+            let Some((input, max)) = self.next_input(topics) else { return Ok(total) };
             // Records are processed while borrowed from the log; outputs are appended after.
             let mut outcome: Option<RuntimeResult<PipelineOutput>> = None;
-            let topic = self.source_topic.clone();
-            let next = topics.read(&topic, self.position, BATCH_SIZE, &mut |records| {
+            let topic = self.inputs[input].topic.clone();
+            let position = self.inputs[input].position;
+            let next = topics.read(&topic, position, max, &mut |records| {
                 total += records.len();
-                outcome = Some(self.process(records, errors));
+                outcome = Some(self.process_input(input, records, errors));
             });
             let Some(out) = outcome else { return Ok(total) };
-            self.position = next;
+            self.inputs[input].position = next;
             let out = out?;
             if let Output::Topic(sink) = &self.output {
                 for record in out.sink {
@@ -351,52 +370,107 @@ impl Pipeline {
         }
     }
 
-    /// Processes records of the source topic (in order) and returns what they produce.
+    /// The input to read next and how many of its records to read: the one holding the
+    /// earliest appended record, up to the first record appended after another input's next.
+    fn next_input(&self, topics: &dyn TopicStore) -> Option<(usize, usize)> {
+        if self.inputs.len() == 1 {
+            return Some((0, BATCH_SIZE));
+        }
+        let heads: Vec<Option<u64>> = self.inputs.iter().map(|i| topics.sequence(&i.topic, i.position)).collect();
+        let Some((input, _)) = heads.iter().enumerate().filter_map(|(i, h)| h.map(|h| (i, h))).min_by_key(|(_, h)| *h) else {
+            // No append order known: each input in turn (only an input with records reads any).
+            let input = self.inputs.iter().position(|i| {
+                let mut any = false;
+                topics.read(&i.topic, i.position, 1, &mut |r| any = !r.is_empty());
+                any
+            })?;
+            return Some((input, BATCH_SIZE));
+        };
+        let bound = heads.iter().enumerate().filter(|(i, _)| *i != input).filter_map(|(_, h)| *h).min().unwrap_or(u64::MAX);
+        let topic = &self.inputs[input].topic;
+        let start = self.inputs[input].position;
+        let mut count = 1;
+        while count < BATCH_SIZE && topics.sequence(topic, start + count).is_some_and(|s| s < bound) {
+            count += 1;
+        }
+        Some((input, count))
+    }
+
+    /// Processes records of the (first) source topic, in order, and returns what they produce.
     pub fn process(&mut self, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<PipelineOutput> {
-        let mut decoded = self.decoder.decode(&self.source_topic, records, errors)?;
-        if self.source_kind == SourceKind::Table && decoded.rows.iter().any(|&r| records[r].key.is_none()) {
+        self.process_input(0, records, errors)
+    }
+
+    /// Processes records of input `input` (see [`Pipeline::input_topics`]), in order.
+    pub fn process_input(&mut self, input: usize, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<PipelineOutput> {
+        let Some(source) = self.inputs.get_mut(input) else {
+            return Err(RuntimeError::Internal(format!("query has no input {input}")));
+        };
+        let mut decoded = source.decoder.decode(&source.topic, records, errors)?;
+        if source.kind == SourceKind::Table && decoded.rows.iter().any(|&r| records[r].key.is_none()) {
             // A table row needs a key: records without one are skipped (as Kafka Streams does).
             let keep: Vec<bool> = decoded.rows.iter().map(|&r| records[r].key.is_some()).collect();
             decoded.batch = filter_record_batch(&decoded.batch, &BooleanArray::from(keep.clone()))?;
             decoded.tombstone = decoded.tombstone.iter().zip(&keep).filter(|(_, k)| **k).map(|(t, _)| *t).collect();
             decoded.rows = decoded.rows.iter().zip(&keep).filter(|(_, k)| **k).map(|(r, _)| *r).collect();
         }
-        let mut batch = decoded.batch;
         // A null value is a delete for tables and a null-valued event for streams (whose
         // columns read as NULL): either way it is forwarded as a record without a value.
-        // For tables, rows a filter rejects also become deletes of their key.
-        let mut deleted = decoded.tombstone;
-        let mut origin = decoded.rows;
-        for op in &self.operators {
-            match op {
-                Operator::Filter(predicate) => {
-                    let mask = evaluate_predicate(predicate, &batch)?;
-                    if self.source_kind == SourceKind::Table {
-                        for (i, d) in deleted.iter_mut().enumerate() {
-                            if !mask.value(i) {
-                                *d = true;
-                            }
-                        }
-                    } else {
-                        // Stream records without a value pass projections but never a filter.
-                        let mask = BooleanArray::from((0..mask.len()).map(|i| mask.value(i) && !deleted[i]).collect::<Vec<_>>());
-                        batch = filter_record_batch(&batch, &mask)?;
-                        let keep = |i: &usize| mask.value(*i);
-                        deleted = (0..deleted.len()).filter(keep).map(|i| deleted[i]).collect();
-                        origin = (0..origin.len()).filter(keep).map(|i| origin[i]).collect();
-                    }
+        let flow = Flow { batch: decoded.batch, deleted: decoded.tombstone, origin: decoded.rows, keys: None };
+        let flow = run_operators(&source.branch.operators, source.branch.kind, flow)?;
+        let mut target = source.branch.target;
+        let mut flow = flow;
+        let mut changelog = Vec::new();
+        while let Target::Join(j, side) = target {
+            let stage = &mut self.joins[j];
+            let ts_column = match side {
+                Side::Left => stage.timestamp_columns.0,
+                Side::Right => stage.timestamp_columns.1,
+            };
+            let ts = timestamps(&flow.batch, ts_column);
+            let out = stage.operator.on_batch(side, &flow.batch, &flow.deleted, &ts)?;
+            for (store, key, value, timestamp) in stage.operator.take_changelog()? {
+                if let Some((_, topic)) = self.changelogs.iter().find(|(s, _)| *s == store) {
+                    changelog.push((topic.clone(), TopicRecord { key, value, timestamp, ..TopicRecord::default() }));
                 }
-                Operator::Explode { columns, schema } => {
-                    let (exploded, source_rows) = explode(&batch, columns, schema)?;
-                    deleted = source_rows.iter().map(|&r| deleted[r]).collect();
-                    origin = source_rows.iter().map(|&r| origin[r]).collect();
-                    batch = exploded;
-                }
-                Operator::Project { exprs, schema } => batch = project(exprs, schema, &batch)?,
             }
+            let origin = out.origin.iter().map(|&r| flow.origin[r]).collect();
+            let joined = Flow { batch: out.batch, deleted: out.deleted, origin, keys: Some(out.keys) };
+            flow = run_operators(&stage.branch.operators, stage.branch.kind, joined)?;
+            if let (Some(visible), Some(keys)) = (stage.visible.as_mut(), flow.keys.as_mut()) {
+                let keep: Vec<bool> = flow
+                    .deleted
+                    .iter()
+                    .zip(keys.iter())
+                    .map(|(&deleted, key)| if deleted { visible.remove(key) } else { {
+                        visible.insert(key.clone());
+                        true
+                    } })
+                    .collect();
+                if keep.iter().any(|k| !k) {
+                    let mask = BooleanArray::from(keep.clone());
+                    flow.batch = filter_record_batch(&flow.batch, &mask)?;
+                    flow.deleted = flow.deleted.iter().zip(&keep).filter(|(_, k)| **k).map(|(d, _)| *d).collect();
+                    flow.origin = flow.origin.iter().zip(&keep).filter(|(_, k)| **k).map(|(o, _)| *o).collect();
+                    *keys = std::mem::take(keys).into_iter().zip(&keep).filter(|(_, k)| **k).map(|(key, _)| key).collect();
+                }
+            }
+            target = stage.branch.target;
         }
+        let mut out = self.finish_top(flow, records, errors)?;
+        changelog.append(&mut out.changelog);
+        out.changelog = changelog;
+        Ok(out)
+    }
+
+    /// Hands rows that reached the top to the aggregate or the output.
+    fn finish_top(&mut self, flow: Flow, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<PipelineOutput> {
+        let Flow { batch, deleted, origin, keys: join_keys } = flow;
         if let Some(aggregate) = self.aggregate.as_mut() {
-            let keys: Vec<Option<&[u8]>> = origin.iter().map(|&r| records[r].key.as_deref()).collect();
+            let keys: Vec<Option<&[u8]>> = match &join_keys {
+                Some(keys) => keys.iter().map(|k| Some(k.as_slice())).collect(),
+                None => origin.iter().map(|&r| records[r].key.as_deref()).collect(),
+            };
             let out = aggregate.on_batch(&batch, &deleted, &keys)?;
             // Like Kafka Streams, results carry the headers of the record being processed.
             let headers: Vec<Headers> =
@@ -418,13 +492,15 @@ impl Pipeline {
                 // A client sees changes, not records: on streams, records without a value
                 // carry no event; on tables, records without a key are invalid, and rows a
                 // filter turned into deletes are left out (only real tombstones are shown).
+                let joined = !self.joins.is_empty();
                 let keep: Vec<bool> = origin
                     .iter()
                     .zip(&deleted)
                     .map(|(&r, &deleted)| {
                         let record = &records[r];
-                        match self.source_kind {
-                            SourceKind::Stream => record.value.is_some(),
+                        match self.top_kind {
+                            SourceKind::Stream => joined || record.value.is_some(),
+                            SourceKind::Table if joined => true,
                             SourceKind::Table => record.key.is_some() && (!deleted || record.value.is_none()),
                         }
                     })
@@ -468,13 +544,172 @@ impl Pipeline {
         let mut changelog = Vec::new();
         if let Some(aggregate) = self.aggregate.as_mut() {
             for (store, key, value, timestamp) in aggregate.take_changelog()? {
-                if let Some((_, topic)) = self.changelogs.iter().find(|(s, _)| *s == store) {
+                if let Some((_, topic)) = self.changelogs.iter().find(|(s, _)| s == store) {
                     changelog.push((topic.clone(), TopicRecord { key, value, timestamp, ..TopicRecord::default() }));
                 }
             }
         }
         Ok(PipelineOutput { sink, changelog })
     }
+}
+
+/// Walks a logical plan from the sink down, building the inputs, joins and top of a pipeline.
+struct Compiler<'o> {
+    options: &'o PipelineOptions,
+    inputs: Vec<Input>,
+    joins: Vec<JoinStage>,
+    aggregate: Option<AggregateOperator>,
+    post_operators: Option<Vec<Operator>>,
+    rekeyed: bool,
+}
+
+impl Compiler<'_> {
+    /// Compiles the stateless operators from `node` down to the next join or scan into a
+    /// branch whose rows go to `target`; returns the kind of the rows it carries.
+    fn compile_branch(&mut self, plan: &LogicalPlan, target: Target) -> RuntimeResult<SourceKind> {
+        let mut operators = Vec::new();
+        let mut node = plan;
+        loop {
+            match node {
+                LogicalPlan::Extension(ext) => {
+                    let any = ext.node.as_any();
+                    if let Some(s) = any.downcast_ref::<SinkNode>() {
+                        node = &s.input;
+                    } else if let Some(a) = any.downcast_ref::<AggregateNode>() {
+                        if self.aggregate.is_some() || !matches!(target, Target::Top) {
+                            return Err(RuntimeError::Execution("only one aggregation, at the top of a query, is supported".into()));
+                        }
+                        let having = match &a.having {
+                            Some(h) => Some(physical(h, &a.schema)?),
+                            None => None,
+                        };
+                        self.aggregate = Some(AggregateOperator::new(a, having, self.options.coalesce_updates, self.options.collection_limit)?);
+                        operators.reverse();
+                        self.post_operators = Some(std::mem::take(&mut operators));
+                        self.rekeyed = true;
+                        node = &a.input;
+                    } else if let Some(x) = any.downcast_ref::<ExplodeNode>() {
+                        let schema = Arc::new(x.schema.as_arrow().clone());
+                        let columns = x.columns.iter().map(|c| schema.index_of(c)).collect::<Result<Vec<_>, _>>()?;
+                        operators.push(Operator::Explode { columns, schema });
+                        node = &x.input;
+                    } else if let Some(r) = any.downcast_ref::<RepartitionNode>() {
+                        // One process holds every partition: re-keying needs no shuffle here.
+                        self.rekeyed = true;
+                        node = &r.input;
+                    } else if let Some(j) = any.downcast_ref::<JoinNode>() {
+                        self.rekeyed = true;
+                        let index = self.joins.len();
+                        let timestamp_columns = (timestamp_column(&j.left)?, timestamp_column(&j.right)?);
+                        operators.reverse();
+                        let kind = if matches!(j.strategy, runnel_planner::nodes::JoinStrategy::TableTable | runnel_planner::nodes::JoinStrategy::ForeignKey) {
+                            SourceKind::Table
+                        } else {
+                            SourceKind::Stream
+                        };
+                        let filters = operators.iter().any(|o| matches!(o, Operator::Filter(_)));
+                        self.joins.push(JoinStage {
+                            operator: JoinOperator::new(j, index)?,
+                            timestamp_columns,
+                            branch: Branch { operators, kind, target },
+                            visible: (kind == SourceKind::Table && filters).then(std::collections::HashSet::new),
+                        });
+                        self.compile_branch(&j.left, Target::Join(index, Side::Left))?;
+                        self.compile_branch(&j.right, Target::Join(index, Side::Right))?;
+                        return Ok(kind);
+                    } else {
+                        return Err(RuntimeError::Execution(format!("{} is not supported by the runtime yet", ext.node.name())));
+                    }
+                }
+                LogicalPlan::Projection(p) => {
+                    let input_schema = p.input.schema();
+                    let exprs = p.expr.iter().map(|e| physical(e, input_schema)).collect::<RuntimeResult<_>>()?;
+                    let schema = Arc::new(p.schema.as_arrow().clone());
+                    operators.push(Operator::Project { exprs, schema });
+                    node = &p.input;
+                }
+                LogicalPlan::Filter(f) => {
+                    operators.push(Operator::Filter(physical(&f.predicate, f.input.schema())?));
+                    node = &f.input;
+                }
+                LogicalPlan::TableScan(scan) => {
+                    let any: &dyn std::any::Any = scan.source.as_ref();
+                    let table = any
+                        .downcast_ref::<SourceTable>()
+                        .ok_or_else(|| RuntimeError::Internal("scan of a non-ksql relation".into()))?;
+                    let source = table.source.clone();
+                    operators.reverse();
+                    let kind = source.kind;
+                    self.inputs.push(Input {
+                        topic: source.topic.clone(),
+                        kind,
+                        decoder: SourceDecoder::new(source)?,
+                        position: 0,
+                        branch: Branch { operators, kind, target },
+                    });
+                    return Ok(kind);
+                }
+                other => {
+                    return Err(RuntimeError::Execution(format!("plan node {} is not supported by the runtime yet", other.display())))
+                }
+            }
+        }
+    }
+}
+
+/// The column of `plan`'s output holding each row's event time.
+fn timestamp_column(plan: &LogicalPlan) -> RuntimeResult<usize> {
+    if let LogicalPlan::Extension(ext) = plan {
+        if let Some(j) = ext.node.as_any().downcast_ref::<JoinNode>() {
+            return Ok(j.schema.index_of_column_by_name(None, &j.rowtime_column).unwrap_or(j.schema.fields().len() - 2));
+        }
+    }
+    plan.schema()
+        .fields()
+        .iter()
+        .position(|f| f.name() == ROWTIME)
+        .ok_or_else(|| RuntimeError::Internal("join input without ROWTIME".into()))
+}
+
+/// Runs stateless operators over a flow of rows of `kind`.
+fn run_operators(operators: &[Operator], kind: SourceKind, flow: Flow) -> RuntimeResult<Flow> {
+    let Flow { mut batch, mut deleted, mut origin, mut keys } = flow;
+    for op in operators {
+        match op {
+            Operator::Filter(predicate) => {
+                let mask = evaluate_predicate(predicate, &batch)?;
+                if kind == SourceKind::Table {
+                    // For tables, rows a filter rejects become deletes of their key.
+                    for (i, d) in deleted.iter_mut().enumerate() {
+                        if !mask.value(i) {
+                            *d = true;
+                        }
+                    }
+                } else {
+                    // Stream records without a value pass projections but never a filter.
+                    let mask = BooleanArray::from((0..mask.len()).map(|i| mask.value(i) && !deleted[i]).collect::<Vec<_>>());
+                    batch = filter_record_batch(&batch, &mask)?;
+                    let keep = |i: &usize| mask.value(*i);
+                    deleted = (0..deleted.len()).filter(keep).map(|i| deleted[i]).collect();
+                    origin = (0..origin.len()).filter(keep).map(|i| origin[i]).collect();
+                    if let Some(k) = keys.as_mut() {
+                        *k = std::mem::take(k).into_iter().enumerate().filter(|(i, _)| keep(i)).map(|(_, key)| key).collect();
+                    }
+                }
+            }
+            Operator::Explode { columns, schema } => {
+                let (exploded, source_rows) = explode(&batch, columns, schema)?;
+                deleted = source_rows.iter().map(|&r| deleted[r]).collect();
+                origin = source_rows.iter().map(|&r| origin[r]).collect();
+                if let Some(k) = keys.as_mut() {
+                    *k = source_rows.iter().map(|&r| k[r].clone()).collect();
+                }
+                batch = exploded;
+            }
+            Operator::Project { exprs, schema } => batch = project(exprs, schema, &batch)?,
+        }
+    }
+    Ok(Flow { batch, deleted, origin, keys })
 }
 
 /// A DataFusion physical expression for `expr` over rows of `schema`.
@@ -553,7 +788,7 @@ fn evaluate_column(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch, data_type:
 }
 
 /// Evaluates a predicate; NULL and failing rows are false.
-fn evaluate_predicate(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> RuntimeResult<BooleanArray> {
+pub(crate) fn evaluate_predicate(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> RuntimeResult<BooleanArray> {
     let column = evaluate_column(expr, batch, &DataType::Boolean)?;
     let bools = column.as_boolean();
     Ok(BooleanArray::from((0..bools.len()).map(|i| bools.is_valid(i) && bools.value(i)).collect::<Vec<_>>()))

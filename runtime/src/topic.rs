@@ -40,6 +40,13 @@ pub trait TopicStore: Send {
     /// Hands `visit` the records from `from` in append order (all partitions), at most `max`,
     /// borrowed rather than copied; returns the next position (`from` when nothing is new).
     fn read(&self, topic: &str, from: Position, max: usize, visit: &mut dyn FnMut(&[TopicRecord])) -> Position;
+
+    /// The store-wide append sequence number of the record at `position` of `topic`, for
+    /// stores that keep one (the in-memory store does, so a query over several topics reads
+    /// them in the order they were written). `None` when unknown or past the end.
+    fn sequence(&self, _topic: &str, _position: Position) -> Option<u64> {
+        None
+    }
 }
 
 /// A deterministic in-process log: records keep their global append order, like Kafka
@@ -47,12 +54,16 @@ pub trait TopicStore: Send {
 #[derive(Debug, Default)]
 pub struct MemoryTopics {
     topics: BTreeMap<String, MemoryTopic>,
+    /// Appends so far, across topics (each record's sequence number).
+    appended: u64,
 }
 
 #[derive(Debug, Default)]
 struct MemoryTopic {
     next_offset: Vec<i64>,
     log: Vec<TopicRecord>,
+    /// The store-wide sequence number of each record of `log`.
+    sequence: Vec<u64>,
 }
 
 impl MemoryTopics {
@@ -68,7 +79,7 @@ impl TopicStore for MemoryTopics {
         }
         self.topics
             .entry(name.to_string())
-            .or_insert_with(|| MemoryTopic { next_offset: vec![0; partitions as usize], log: Vec::new() });
+            .or_insert_with(|| MemoryTopic { next_offset: vec![0; partitions as usize], log: Vec::new(), sequence: Vec::new() });
         Ok(())
     }
 
@@ -97,6 +108,8 @@ impl TopicStore for MemoryTopics {
         record.partition = partition;
         record.offset = offset;
         t.log.push(record);
+        t.sequence.push(self.appended);
+        self.appended += 1;
         Ok((partition, offset))
     }
 
@@ -112,6 +125,10 @@ impl TopicStore for MemoryTopics {
                 end.max(from)
             }
         }
+    }
+
+    fn sequence(&self, topic: &str, position: Position) -> Option<u64> {
+        self.topics.get(topic)?.sequence.get(position).copied()
     }
 }
 

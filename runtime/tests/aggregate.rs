@@ -2,40 +2,10 @@
 //! continues exactly like an uninterrupted run, and EMIT FINAL windows close on wall-clock
 //! time when asked.
 
-use runnel_parser::{parse_statements, Statement};
-use runnel_planner::ddl::{plan_create_source, plan_sink};
-use runnel_planner::{Catalog, KsqlContext, PlannerConfig, QueryPlanner};
-use runnel_runtime::pipeline::{Pipeline, PipelineOptions};
-use runnel_runtime::topic::TopicRecord;
+mod support;
 
-/// Compiles the last statement (a CTAS) of `sql` after registering the sources before it.
-fn compile(sql: &str) -> Pipeline {
-    let config = PlannerConfig::default();
-    let context = KsqlContext::new();
-    let mut catalog = Catalog::new();
-    let statements = parse_statements(sql).expect("parses");
-    let mut pipeline = None;
-    for parsed in statements {
-        match &parsed.statement {
-            Statement::CreateSource { is_source, kind, name, columns, properties, .. } => {
-                let def = plan_create_source(*kind, name, *is_source, columns, properties, &catalog.types, &config, &parsed.text)
-                    .expect("source plans");
-                catalog.put_source(def);
-            }
-            Statement::CreateAsSelect { kind, name, properties, query, .. } => {
-                let planned = QueryPlanner::new(&catalog, &context).plan(query, Some(name)).expect("query plans");
-                let input = catalog.require_source(&planned.sources[0]).expect("input").clone();
-                let sink = plan_sink(name, *kind, properties, &planned, &input, &config, &parsed.text).expect("sink plans");
-                let options = PipelineOptions { coalesce_updates: false, ..PipelineOptions::default() };
-                let mut p = Pipeline::compile_with(&planned.with_sink(name), &sink, &options).expect("compiles");
-                p.set_query_id("test_", "CTAS_T_0");
-                pipeline = Some(p);
-            }
-            other => panic!("unexpected statement {other:?}"),
-        }
-    }
-    pipeline.expect("a CTAS")
-}
+use runnel_runtime::topic::TopicRecord;
+use support::{compile, text};
 
 fn record(key: &str, value: &str, timestamp: i64, offset: i64) -> TopicRecord {
     TopicRecord {
@@ -50,19 +20,6 @@ fn record(key: &str, value: &str, timestamp: i64, offset: i64) -> TopicRecord {
 fn inputs() -> Vec<TopicRecord> {
     let keys = ["a", "b", "a", "c", "b", "a", "c", "c", "a", "b"];
     keys.iter().enumerate().map(|(i, k)| record(k, &format!("{{\"V\": {i}}}"), 1000 * i as i64, i as i64)).collect()
-}
-
-fn text(records: &[TopicRecord]) -> Vec<(String, Option<String>, i64)> {
-    records
-        .iter()
-        .map(|r| {
-            (
-                String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).to_string(),
-                r.value.as_ref().map(|v| String::from_utf8_lossy(v).to_string()),
-                r.timestamp,
-            )
-        })
-        .collect()
 }
 
 /// Runs the first `split` inputs, "kills" the query, restores a new one from the changelog

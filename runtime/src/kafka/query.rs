@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{
@@ -65,14 +66,15 @@ impl KafkaQuery {
             .set("isolation.level", "read_committed")
             .create()
             .map_err(|e| kafka_error("cannot create a Kafka consumer", e))?;
-        consumer
-            .subscribe(&[pipeline.source_topic()])
-            .map_err(|e| kafka_error(&format!("cannot subscribe to {}", pipeline.source_topic()), e))?;
+        let topics = pipeline.input_topics();
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names).map_err(|e| kafka_error(&format!("cannot subscribe to {}", names.join(", ")), e))?;
         let producer = tracked_producer(config)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(QueryStats::default());
         let worker = Worker {
             id: id.to_string(),
+            topics,
             consumer,
             producer,
             pipeline,
@@ -118,6 +120,8 @@ fn restore_state(pipeline: &mut Pipeline, config: &KafkaConfig) -> RuntimeResult
 
 struct Worker {
     id: String,
+    /// The pipeline's input topics (a record's input is the index of its topic here).
+    topics: Vec<String>,
     consumer: BaseConsumer,
     producer: TrackedProducer,
     pipeline: Pipeline,
@@ -148,11 +152,15 @@ impl Worker {
     }
 
     /// Waits up to [`POLL_WAIT`] for a record, then takes whatever else is already buffered.
-    fn fill(&self, batch: &mut Vec<TopicRecord>) {
+    fn fill(&self, batch: &mut Vec<(usize, TopicRecord)>) {
         let mut wait = POLL_WAIT;
         while batch.len() < MAX_BATCH {
             match self.consumer.poll(wait) {
-                Some(Ok(message)) => batch.push(to_record(&message)),
+                Some(Ok(message)) => {
+                    if let Some(input) = self.topics.iter().position(|t| t == message.topic()) {
+                        batch.push((input, to_record(&message)));
+                    }
+                }
                 Some(Err(e)) => {
                     tracing::warn!("consumer error: {e}");
                     break;
@@ -163,9 +171,20 @@ impl Worker {
         }
     }
 
-    fn process(&mut self, batch: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<()> {
+    fn process(&mut self, batch: &[(usize, TopicRecord)], errors: &mut Vec<RecordError>) -> RuntimeResult<()> {
         errors.clear();
-        let outputs = self.pipeline.process(batch, errors)?;
+        // Consecutive records of one input go through the pipeline together, in poll order.
+        let mut outputs = crate::pipeline::PipelineOutput::default();
+        let mut start = 0;
+        while start < batch.len() {
+            let input = batch[start].0;
+            let end = batch[start..].iter().position(|(i, _)| *i != input).map_or(batch.len(), |n| start + n);
+            let records: Vec<TopicRecord> = batch[start..end].iter().map(|(_, r)| r.clone()).collect();
+            let mut out = self.pipeline.process_input(input, &records, errors)?;
+            outputs.sink.append(&mut out.sink);
+            outputs.changelog.append(&mut out.changelog);
+            start = end;
+        }
         if !errors.is_empty() {
             self.stats.record_errors.fetch_add(errors.len() as u64, Ordering::Relaxed);
             let now = chrono::Utc::now().timestamp_millis();
@@ -191,20 +210,21 @@ impl Worker {
         Ok(())
     }
 
-    /// Commits, per partition, the offset after the last record of the batch.
-    fn commit(&self, batch: &[TopicRecord]) -> RuntimeResult<()> {
-        let mut next: HashMap<i32, i64> = HashMap::new();
-        for r in batch {
-            let entry = next.entry(r.partition).or_insert(r.offset + 1);
+    /// Commits, per topic and partition, the offset after the last record of the batch.
+    fn commit(&self, batch: &[(usize, TopicRecord)]) -> RuntimeResult<()> {
+        let mut next: HashMap<(usize, i32), i64> = HashMap::new();
+        for (input, r) in batch {
+            let entry = next.entry((*input, r.partition)).or_insert(r.offset + 1);
             *entry = (*entry).max(r.offset + 1);
         }
-        let topic = self.pipeline.source_topic();
         let mut offsets = TopicPartitionList::new();
-        for (partition, offset) in next {
+        for ((input, partition), offset) in next {
             offsets
-                .add_partition_offset(topic, partition, Offset::Offset(offset))
+                .add_partition_offset(&self.topics[input], partition, Offset::Offset(offset))
                 .map_err(|e| kafka_error("cannot build the offsets to commit", e))?;
         }
-        self.consumer.commit(&offsets, CommitMode::Sync).map_err(|e| kafka_error(&format!("cannot commit offsets of {topic}"), e))
+        self.consumer
+            .commit(&offsets, CommitMode::Sync)
+            .map_err(|e| kafka_error(&format!("cannot commit offsets of {}", self.topics.join(", ")), e))
     }
 }
