@@ -24,6 +24,14 @@ const PERSON_ID_LEAD: i64 = 10;
 const AUCTION_ID_LEAD: i64 = 10;
 const HOT_AUCTION_RATIO: i64 = 100;
 const HOT_BIDDER_RATIO: i64 = 100;
+const HOT_SELLER_RATIO: i64 = 100;
+const FIRST_CATEGORY_ID: i64 = 10;
+const NUM_CATEGORIES: i32 = 5;
+const US_STATES: [&str; 6] = ["AZ", "CA", "ID", "OR", "WA", "WY"];
+const US_CITIES: [&str; 10] =
+    ["Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland", "Bend", "Redmond", "Seattle", "Kent", "Cheyenne"];
+const FIRST_NAMES: [&str; 11] = ["Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter"];
+const LAST_NAMES: [&str; 9] = ["Shultz", "Abrams", "Spencer", "White", "Bartels", "Walton", "Smith", "Jones", "Noris"];
 const HOT_CHANNELS_RATIO: i32 = 2;
 const CHANNELS_NUMBER: usize = 10_000;
 const HOT_CHANNELS: [&str; 4] = ["Google", "Facebook", "Baidu", "Apple"];
@@ -45,8 +53,11 @@ pub struct Config {
     pub bid_proportion: i64,
     pub hot_auction_ratio: i32,
     pub hot_bidders_ratio: i32,
+    pub hot_sellers_ratio: i32,
     pub num_active_people: i64,
     pub num_in_flight_auctions: i64,
+    pub avg_person_bytes: i32,
+    pub avg_auction_bytes: i32,
     pub avg_bid_bytes: i32,
 }
 
@@ -62,8 +73,11 @@ impl Default for Config {
             bid_proportion: 46,
             hot_auction_ratio: 2,
             hot_bidders_ratio: 4,
+            hot_sellers_ratio: 4,
             num_active_people: 1000,
             num_in_flight_auctions: 100,
+            avg_person_bytes: 200,
+            avg_auction_bytes: 500,
             avg_bid_bytes: 100,
         }
     }
@@ -355,6 +369,107 @@ impl BidGenerator {
             })
             .collect()
     }
+
+    /// The event number of the `i`-th person.
+    pub fn person_event_number(&self, i: u64) -> u64 {
+        let pp = self.config.person_proportion as u64;
+        (i / pp) * self.total as u64 + i % pp
+    }
+
+    /// The event number of the `i`-th auction.
+    pub fn auction_event_number(&self, i: u64) -> u64 {
+        let ap = self.config.auction_proportion as u64;
+        (i / ap) * self.total as u64 + self.config.person_proportion as u64 + i % ap
+    }
+
+    fn event_rng(&self, n: u64) -> SplittableRandom {
+        SplittableRandom::new(mix64(self.config.seed.wrapping_add(n.wrapping_mul(GOLDEN_GAMMA))))
+    }
+
+    /// The `i`-th person: its id (the record key of the `person` topic) and JSON payload
+    /// `{"id","name","emailAddress","creditCard","city","state","dateTime","extra"}`.
+    pub fn person(&self, i: u64) -> (i64, Vec<u8>) {
+        let n = self.person_event_number(i);
+        let mut rng = self.event_rng(n);
+        let ts = self.timestamp_for(n);
+        let id = self.last_base0_person_id(n as i64) + FIRST_PERSON_ID;
+        let mut name = FIRST_NAMES[rng.next_int_bound(FIRST_NAMES.len() as i32) as usize].to_string();
+        name.push(' ');
+        name.push_str(LAST_NAMES[rng.next_int_bound(LAST_NAMES.len() as i32) as usize]);
+        let mut email = String::new();
+        next_string(&mut rng, 7, b' ', &mut email);
+        email.push('@');
+        next_string(&mut rng, 5, b' ', &mut email);
+        email.push_str(".com");
+        let card: Vec<String> = (0..4).map(|_| format!("{:04}", rng.next_int_bound(10_000))).collect();
+        let card = card.join(" ");
+        let city = US_CITIES[rng.next_int_bound(US_CITIES.len() as i32) as usize];
+        let state = US_STATES[rng.next_int_bound(US_STATES.len() as i32) as usize];
+        let current = 8 + name.len() + email.len() + card.len() + city.len() + state.len();
+        let extra = self.next_extra(&mut rng, current as i32, self.config.avg_person_bytes);
+
+        let mut out = Vec::with_capacity(320);
+        out.extend_from_slice(b"{\"id\":");
+        write_int(&mut out, id);
+        for (field, value) in [("name", name.as_bytes()), ("emailAddress", email.as_bytes()), ("creditCard", card.as_bytes()), ("city", city.as_bytes()), ("state", state.as_bytes())] {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(field.as_bytes());
+            out.extend_from_slice(b"\":");
+            push_json_string(&mut out, value);
+        }
+        out.extend_from_slice(b",\"dateTime\":");
+        write_int(&mut out, ts);
+        out.extend_from_slice(b",\"extra\":");
+        push_json_string(&mut out, extra);
+        out.push(b'}');
+        (id, out)
+    }
+
+    /// The `i`-th auction: its id (the record key of the `auction` topic) and JSON payload
+    /// `{"id","itemName","description","initialBid","reserve","dateTime","expires","seller","category","extra"}`.
+    pub fn auction(&self, i: u64) -> (i64, Vec<u8>) {
+        let n = self.auction_event_number(i);
+        let mut rng = self.event_rng(n);
+        let ts = self.timestamp_for(n);
+        let n = n as i64;
+        let id = self.last_base0_auction_id(n) + FIRST_AUCTION_ID;
+        let seller = if rng.next_int_bound(self.config.hot_sellers_ratio) > 0 {
+            (self.last_base0_person_id(n) / HOT_SELLER_RATIO) * HOT_SELLER_RATIO
+        } else {
+            self.next_base0_person_id(n, &mut rng)
+        } + FIRST_PERSON_ID;
+        let category = FIRST_CATEGORY_ID + rng.next_int_bound(NUM_CATEGORIES) as i64;
+        let initial_bid = Self::next_price(&mut rng);
+        // The mean auction length is the time until `num_in_flight_auctions` more auctions.
+        let events_for_auctions = self.config.num_in_flight_auctions * self.total / self.config.auction_proportion;
+        let horizon = self.timestamp_for((n + events_for_auctions) as u64) - ts;
+        let expires = ts + 1 + next_long_bounded(&mut rng, (horizon * 2).max(1));
+        let mut item = String::new();
+        next_string(&mut rng, 20, b' ', &mut item);
+        let mut description = String::new();
+        next_string(&mut rng, 100, b' ', &mut description);
+        let reserve = initial_bid + Self::next_price(&mut rng);
+        let current = 8 + item.len() + description.len() + 40;
+        let extra = self.next_extra(&mut rng, current as i32, self.config.avg_auction_bytes);
+
+        let mut out = Vec::with_capacity(640);
+        out.extend_from_slice(b"{\"id\":");
+        write_int(&mut out, id);
+        out.extend_from_slice(b",\"itemName\":");
+        push_json_string(&mut out, item.as_bytes());
+        out.extend_from_slice(b",\"description\":");
+        push_json_string(&mut out, description.as_bytes());
+        for (field, value) in [("initialBid", initial_bid), ("reserve", reserve), ("dateTime", ts), ("expires", expires), ("seller", seller), ("category", category)] {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(field.as_bytes());
+            out.extend_from_slice(b"\":");
+            write_int(&mut out, value);
+        }
+        out.extend_from_slice(b",\"extra\":");
+        push_json_string(&mut out, extra);
+        out.push(b'}');
+        (id, out)
+    }
 }
 
 /// Appends `s` (UTF-8) as a JSON string literal, escaping as Python's `json.dumps` does with
@@ -548,6 +663,20 @@ mod tests {
         let g = BidGenerator::default();
         assert_eq!(String::from_utf8(g.bid(0)).unwrap(), r#"{"auction":1000,"bidder":2001,"price":246,"channel":"channel-6711","url":"https://www.nexmark.com/cndd/pmib/_wm/item.htm?query=1","dateTime":1700000000000,"extra":"hgrfsoieaykqqqpXWL[O[wixynvI_J_RPafghsrgnynjgbufdzyrxwpytRWSLNZisigsxLVPJVXL\\]"}"#);
         assert_eq!(String::from_utf8(g.bid(1)).unwrap(), r#"{"auction":1005,"bidder":2000,"price":297700,"channel":"channel-6848","url":"https://www.nexmark.com/_ob/huni/tyv/item.htm?query=1&channel_id=56098816","dateTime":1700000000000,"extra":"MHQQJYNWY``YowdimyqgsobkS`^RO]XKKUMX[a^_`PuguddxQKK[\\[Q"}"#);
+    }
+
+    #[test]
+    fn persons_and_auctions_match_the_python_generator() {
+        // `gen_nexmark_json.py --events 100 --out-dir D` (seed 42, defaults): first person,
+        // second auction.
+        let g = BidGenerator::default();
+        let (id, person) = g.person(0);
+        assert_eq!(id, 1000);
+        assert_eq!(String::from_utf8(person).unwrap(), r#"{"id":1000,"name":"Luke Walton","emailAddress":"xuf h@kdi.com","creditCard":"5482 7715 3569 4219","city":"Boise","state":"OR","dateTime":1700000000000,"extra":"\\YK\\]ldeyqwK\\KIaUhkrdvrOK_TZNnzubskkmtrchkqtcicuamkrmwdbvpmmsxmuva_SSHSSH_a^YrqkpfiO\\ORSNqlmhkrUROaX]gtahbdX\\KZLSqgbyp"}"#);
+        let (id, auction) = g.auction(1);
+        assert_eq!(id, 1001);
+        assert_eq!(String::from_utf8(auction).unwrap(), r#"{"id":1001,"itemName":"gbslk y","description":"iofisvmzicl  knzzzzyvodn pvzxcddmkums zlpepwpiwjfsmp xpvwetwqpctil","initialBid":109773,"reserve":11526099,"dateTime":1700000000000,"expires":1700000000001,"seller":1000,"category":10,"extra":"qwkjivbgjbxbptokbydzhrxxeejdmhie`OO`XJknjvuvrnwmgekifrwm_JQ[YXNJR\\JHbkbzneWP\\K[SdiezwwarlvgeW`IOTKUMMLOSdywtamUWRUL`JHaNWZazcegctqrellcywlpfZOOSaUU__SVP\\]MOZJ`WLMHWpmllnfhuerzipgpbzhwqktenI^HHHIWRMaPOZL\\MN[cuipoelagmjdNY_M\\_dkjferVJU`ROxwfhthydjjouU_RY^`clkolmstjqqgHZYSQRmnpjyafqtcnc`OSTX^V``^K^OLW[JNyezjzubmbhfdewowaq_]OLH`P^I]M\\_VKOSL`PY_\\]WS^I[\\sdbhrhT^XPRZahbekqqdfpepkyeniqZ^]`]QqugzosVHYUYX`MTXOLqrg"}"#);
+        assert_eq!((g.person_event_number(1), g.auction_event_number(3)), (50, 51));
     }
 
     #[test]
