@@ -35,6 +35,9 @@ pub struct QueryStats {
     pub produced: AtomicU64,
     /// Records skipped because they could not be decoded, processed or encoded.
     pub record_errors: AtomicU64,
+    /// Entries held in the query's state stores (aggregates, join buffers and tables) after
+    /// the last batch: what its memory grows with.
+    pub state_entries: AtomicU64,
     /// Set when the query stopped on an error it cannot skip (e.g. the cluster rejected output).
     pub failure: Mutex<Option<String>>,
 }
@@ -118,6 +121,21 @@ fn restore_state(pipeline: &mut Pipeline, config: &KafkaConfig) -> RuntimeResult
     Ok(())
 }
 
+/// Records of one poll round, and the index of each one's input topic (kept apart so that runs
+/// of one input reach the pipeline as slices, without copying the records).
+#[derive(Default)]
+struct Batch {
+    inputs: Vec<usize>,
+    records: Vec<TopicRecord>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.inputs.clear();
+        self.records.clear();
+    }
+}
+
 struct Worker {
     id: String,
     /// The pipeline's input topics (a record's input is the index of its topic here).
@@ -133,12 +151,12 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut batch = Batch::default();
         let mut errors = Vec::new();
         while !self.stop.load(Ordering::Acquire) {
             batch.clear();
             self.fill(&mut batch);
-            if batch.is_empty() {
+            if batch.records.is_empty() {
                 continue;
             }
             if let Err(e) = self.process(&batch, &mut errors) {
@@ -152,13 +170,14 @@ impl Worker {
     }
 
     /// Waits up to [`POLL_WAIT`] for a record, then takes whatever else is already buffered.
-    fn fill(&self, batch: &mut Vec<(usize, TopicRecord)>) {
+    fn fill(&self, batch: &mut Batch) {
         let mut wait = POLL_WAIT;
-        while batch.len() < MAX_BATCH {
+        while batch.records.len() < MAX_BATCH {
             match self.consumer.poll(wait) {
                 Some(Ok(message)) => {
                     if let Some(input) = self.topics.iter().position(|t| t == message.topic()) {
-                        batch.push((input, to_record(&message)));
+                        batch.inputs.push(input);
+                        batch.records.push(to_record(&message));
                     }
                 }
                 Some(Err(e)) => {
@@ -171,16 +190,16 @@ impl Worker {
         }
     }
 
-    fn process(&mut self, batch: &[(usize, TopicRecord)], errors: &mut Vec<RecordError>) -> RuntimeResult<()> {
+    fn process(&mut self, batch: &Batch, errors: &mut Vec<RecordError>) -> RuntimeResult<()> {
         errors.clear();
         // Consecutive records of one input go through the pipeline together, in poll order.
         let mut outputs = crate::pipeline::PipelineOutput::default();
+        let len = batch.records.len();
         let mut start = 0;
-        while start < batch.len() {
-            let input = batch[start].0;
-            let end = batch[start..].iter().position(|(i, _)| *i != input).map_or(batch.len(), |n| start + n);
-            let records: Vec<TopicRecord> = batch[start..end].iter().map(|(_, r)| r.clone()).collect();
-            let mut out = self.pipeline.process_input(input, &records, errors)?;
+        while start < len {
+            let input = batch.inputs[start];
+            let end = batch.inputs[start..].iter().position(|i| *i != input).map_or(len, |n| start + n);
+            let mut out = self.pipeline.process_input(input, &batch.records[start..end], errors)?;
             outputs.sink.append(&mut out.sink);
             outputs.changelog.append(&mut out.changelog);
             start = end;
@@ -206,14 +225,15 @@ impl Worker {
         flush(&self.producer)?;
         self.stats.produced.fetch_add(outputs.sink.len() as u64, Ordering::Relaxed);
         self.commit(batch)?;
-        self.stats.consumed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.stats.consumed.fetch_add(len as u64, Ordering::Relaxed);
+        self.stats.state_entries.store(self.pipeline.state_entries() as u64, Ordering::Relaxed);
         Ok(())
     }
 
     /// Commits, per topic and partition, the offset after the last record of the batch.
-    fn commit(&self, batch: &[(usize, TopicRecord)]) -> RuntimeResult<()> {
+    fn commit(&self, batch: &Batch) -> RuntimeResult<()> {
         let mut next: HashMap<(usize, i32), i64> = HashMap::new();
-        for (input, r) in batch {
+        for (input, r) in batch.inputs.iter().zip(&batch.records) {
             let entry = next.entry((*input, r.partition)).or_insert(r.offset + 1);
             *entry = (*entry).max(r.offset + 1);
         }
