@@ -182,3 +182,41 @@ async fn aggregate_state_is_restored_from_its_changelog_after_restart() {
     .await
     .expect("test body");
 }
+
+/// Both inputs of a stream-table join have a backlog when the query starts, the stream's
+/// written first: the query still takes the records in timestamp order across the topics, so
+/// each order is joined with the price valid at its time (not the last one, nor none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_over_two_backlogged_topics_follows_their_timestamps() {
+    let broker = EmbeddedBroker::start("127.0.0.1:0").await.expect("broker starts");
+    let config = KafkaConfig::new(broker.bootstrap_servers());
+    tokio::task::spawn_blocking(move || {
+        let mut engine = Engine::with_kafka(properties(), config).expect("engine connects");
+        engine
+            .execute_sql(
+                "CREATE STREAM ORDERS (K STRING KEY, N INT) WITH (kafka_topic='orders', value_format='JSON', partitions=1);
+                 CREATE TABLE PRICES (K STRING PRIMARY KEY, PRICE INT) WITH (kafka_topic='prices', value_format='JSON', partitions=1);",
+            )
+            .expect("sources");
+        for i in 1..=50 {
+            engine.produce("orders", record("p", &format!(r#"{{"n": {i}}}"#), i * 100 + 50)).expect("produce order");
+        }
+        for i in 1..=50 {
+            engine.produce("prices", record("p", &format!(r#"{{"price": {i}}}"#), i * 100)).expect("produce price");
+        }
+        engine
+            .execute_sql("CREATE STREAM PRICED AS SELECT O.K, O.N, P.PRICE FROM ORDERS O LEFT JOIN PRICES P ON O.K = P.K;")
+            .expect("join");
+        let out = await_records(&engine, "PRICED", 50);
+        let pairs: Vec<(i64, i64)> = out
+            .iter()
+            .map(|r| {
+                let value: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap_or_default()).expect("JSON value");
+                (value["N"].as_i64().unwrap_or(-1), value["PRICE"].as_i64().unwrap_or(-1))
+            })
+            .collect();
+        assert_eq!(pairs, (1..=50).map(|i| (i, i)).collect::<Vec<_>>());
+    })
+    .await
+    .expect("test thread");
+}

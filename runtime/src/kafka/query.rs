@@ -2,11 +2,11 @@
 //! batches, runs them through the compiled pipeline, produces the output and commits the
 //! input offsets only after every output record was acknowledged (at-least-once).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
@@ -26,6 +26,15 @@ use crate::topic::TopicRecord;
 const MAX_BATCH: usize = 4096;
 /// How long a poll waits for the first record of a batch (also how soon a stop is noticed).
 const POLL_WAIT: Duration = Duration::from_millis(100);
+/// How long a query with several inputs waits for more records of an input partition that ran
+/// dry before it processes the other partitions' records without it (Kafka Streams'
+/// `max.task.idle.ms`; the broker's end offsets cannot tell, Tansu's lag behind).
+const MAX_IDLE: Duration = Duration::from_millis(250);
+/// How long it waits, after the assignment, for the first records of a partition.
+const MAX_START_WAIT: Duration = Duration::from_secs(3);
+/// Records buffered per input while waiting for another input; beyond it the input's
+/// partitions are paused so that the fetcher serves the lagging input.
+const PENDING_LIMIT: usize = 4 * MAX_BATCH;
 
 /// What a running query reports about itself; read without stopping it.
 #[derive(Debug, Default)]
@@ -77,6 +86,7 @@ impl KafkaQuery {
         let stats = Arc::new(QueryStats::default());
         let worker = Worker {
             id: id.to_string(),
+            merge: InputMerge::default(),
             topics,
             consumer,
             producer,
@@ -121,6 +131,93 @@ fn restore_state(pipeline: &mut Pipeline, config: &KafkaConfig) -> RuntimeResult
     Ok(())
 }
 
+/// Orders the records of a query with several inputs by timestamp across its input partitions
+/// (each partition keeps its order), as Kafka Streams picks the partition with the smallest
+/// head timestamp: a stream-table join then sees the table as of each stream record's time,
+/// also when both topics have a backlog. A partition with nothing buffered holds the others
+/// back for [`MAX_IDLE`] after it ran dry ([`MAX_START_WAIT`] before its first record). The
+/// record's Kafka timestamp is used, not a `TIMESTAMP` column.
+#[derive(Default)]
+struct InputMerge {
+    partitions: Vec<PartitionQueue>,
+}
+
+/// Records of one assigned input partition not yet processed.
+struct PartitionQueue {
+    input: usize,
+    partition: i32,
+    records: VecDeque<TopicRecord>,
+    /// When the queue ran dry (or was assigned, before its first record).
+    dry_since: Instant,
+    /// Whether a record has arrived yet.
+    started: bool,
+    paused: bool,
+}
+
+impl PartitionQueue {
+    /// Whether this queue, if empty, still holds the others back.
+    fn holds_back(&self, now: Instant) -> bool {
+        let wait = if self.started { MAX_IDLE } else { MAX_START_WAIT };
+        self.records.is_empty() && now.duration_since(self.dry_since) < wait
+    }
+}
+
+impl InputMerge {
+    /// The queue of (input, partition), added (empty, lag unknown) when first seen.
+    fn queue(&mut self, input: usize, partition: i32) -> &mut PartitionQueue {
+        let at = match self.partitions.iter().position(|q| q.input == input && q.partition == partition) {
+            Some(at) => at,
+            None => {
+                self.partitions.push(PartitionQueue {
+                    input,
+                    partition,
+                    records: VecDeque::new(),
+                    dry_since: Instant::now(),
+                    started: false,
+                    paused: false,
+                });
+                self.partitions.len() - 1
+            }
+        };
+        &mut self.partitions[at]
+    }
+
+    fn push(&mut self, input: usize, record: TopicRecord) {
+        let queue = self.queue(input, record.partition);
+        queue.started = true;
+        queue.records.push_back(record);
+    }
+
+    fn buffered(&self) -> usize {
+        self.partitions.iter().map(|q| q.records.len()).sum()
+    }
+
+    /// Moves records into `batch` in timestamp order while no empty queue holds the others
+    /// back.
+    fn drain(&mut self, batch: &mut Batch) {
+        let now = Instant::now();
+        while batch.records.len() < MAX_BATCH {
+            if self.partitions.iter().any(|q| q.holds_back(now)) {
+                return;
+            }
+            let next = self
+                .partitions
+                .iter()
+                .enumerate()
+                .filter_map(|(at, q)| q.records.front().map(|r| (r.timestamp, at)))
+                .min();
+            let Some((_, at)) = next else { return };
+            let queue = &mut self.partitions[at];
+            let Some(record) = queue.records.pop_front() else { return };
+            batch.inputs.push(queue.input);
+            batch.records.push(record);
+            if queue.records.is_empty() {
+                queue.dry_since = now;
+            }
+        }
+    }
+}
+
 /// Records of one poll round, and the index of each one's input topic (kept apart so that runs
 /// of one input reach the pipeline as slices, without copying the records).
 #[derive(Default)]
@@ -138,6 +235,7 @@ impl Batch {
 
 struct Worker {
     id: String,
+    merge: InputMerge,
     /// The pipeline's input topics (a record's input is the index of its topic here).
     topics: Vec<String>,
     consumer: BaseConsumer,
@@ -170,7 +268,10 @@ impl Worker {
     }
 
     /// Waits up to [`POLL_WAIT`] for a record, then takes whatever else is already buffered.
-    fn fill(&self, batch: &mut Batch) {
+    fn fill(&mut self, batch: &mut Batch) {
+        if self.topics.len() > 1 {
+            return self.fill_merged(batch);
+        }
         let mut wait = POLL_WAIT;
         while batch.records.len() < MAX_BATCH {
             match self.consumer.poll(wait) {
@@ -187,6 +288,56 @@ impl Worker {
                 None => break,
             }
             wait = Duration::ZERO;
+        }
+    }
+
+    /// [`Self::fill`] for several inputs: polls into the partition queues, then takes records
+    /// in timestamp order; pauses a partition whose queue is full and resumes it once drained.
+    fn fill_merged(&mut self, batch: &mut Batch) {
+        // Assigned partitions that have sent nothing yet are waited for, too.
+        if let Ok(assignment) = self.consumer.assignment() {
+            for element in assignment.elements() {
+                if let Some(input) = self.topics.iter().position(|t| t == element.topic()) {
+                    self.merge.queue(input, element.partition());
+                }
+            }
+        }
+        let mut wait = if self.merge.buffered() == 0 { POLL_WAIT } else { Duration::from_millis(10) };
+        let mut polled = 0;
+        while polled < MAX_BATCH {
+            match self.consumer.poll(wait) {
+                Some(Ok(message)) => {
+                    if let Some(input) = self.topics.iter().position(|t| t == message.topic()) {
+                        self.merge.push(input, to_record(&message));
+                        polled += 1;
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::warn!("consumer error: {e}");
+                    break;
+                }
+                None => break,
+            }
+            wait = Duration::ZERO;
+        }
+        self.merge.drain(batch);
+        // Bounded buffers: a partition that runs ahead (of a dry one, or in time) is paused.
+        for at in 0..self.merge.partitions.len() {
+            let queue = &self.merge.partitions[at];
+            let pause = if !queue.paused && queue.records.len() >= PENDING_LIMIT {
+                true
+            } else if queue.paused && queue.records.len() < PENDING_LIMIT / 2 {
+                false
+            } else {
+                continue;
+            };
+            let mut partitions = TopicPartitionList::new();
+            partitions.add_partition(&self.topics[queue.input], queue.partition);
+            let result = if pause { self.consumer.pause(&partitions) } else { self.consumer.resume(&partitions) };
+            match result {
+                Ok(()) => self.merge.partitions[at].paused = pause,
+                Err(e) => tracing::warn!("cannot pause or resume {} [{}]: {e}", self.topics[queue.input], queue.partition),
+            }
         }
     }
 

@@ -5,10 +5,14 @@
 //! (hopping count per auction), q7s1 (tumbling max, EMIT FINAL), q11 (session count per
 //! bidder), q17 (per auction and day: counts, min, max, avg, sum). `pull`: a per-auction
 //! count table read by key-lookup pull queries, one after another, while it ingests the bids;
-//! prints the ingest rate and the lookup latency (p50/p99/max).
+//! prints the ingest rate and the lookup latency (p50/p99/max). Joins over persons and
+//! auctions produced keyed by id (a quarter persons, three quarters auctions, event time at
+//! 100 000 events/s so that windows close): q3 (auction stream ⋈ person table, filtered),
+//! q20 (bid stream ⋈ auction table, category 10) and q8 (person stream ⋈ auction stream
+//! WITHIN 10 seconds); each prints the state entries it holds at the end and at most.
 //!
 //! `cargo run --release -p runnel-tests --bin runnel-bench -- [--events N]
-//! [--query q0|q1|q2|q5s1|q7s1|q11|q17|pull|stateless|stateful|all] [--bootstrap-servers HOST:PORT]`
+//! [--query q0|q1|q2|q5s1|q7s1|q11|q17|pull|q3|q20|q8|stateless|stateful|joins|all] [--bootstrap-servers HOST:PORT]`
 //! (without bootstrap servers it starts the embedded broker, memory storage).
 
 use std::collections::BTreeMap;
@@ -27,7 +31,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use runnel_runtime::kafka::KafkaConfig;
 use runnel_runtime::Engine;
 use runnel_server::embedded_broker::EmbeddedBroker;
-use runnel_tests::nexmark::stateless::{bid_decoder, payloads, BATCH, BID_DDL, Q1, Q2};
+use runnel_tests::nexmark::{BidGenerator, Config};
+use runnel_tests::nexmark::stateless::{bid_decoder, BATCH, BID_DDL, Q1, Q2};
 
 #[derive(Parser, Debug)]
 #[command(about = "Nexmark q0/q1/q2 as persistent queries over Kafka, against raw consume + decode")]
@@ -35,7 +40,7 @@ struct Args {
     /// Number of bids.
     #[arg(long, default_value_t = 1_000_000)]
     events: usize,
-    /// A query name, `stateless`, `stateful` or `all`.
+    /// A query name, `stateless`, `stateful`, `joins` or `all`.
     #[arg(long, default_value = "all")]
     query: String,
     /// Use this cluster instead of the embedded broker.
@@ -66,9 +71,34 @@ const PULL_TABLE: &str = "CREATE TABLE bids_per_auction AS SELECT auction, COUNT
     FROM bid GROUP BY auction EMIT CHANGES;";
 const PULL_LOOKUP: &str = "SELECT * FROM bids_per_auction WHERE auction = {};";
 
+/// Persons and auctions (nexmark.md §3.1), produced with the record key = id.
+const JOIN_SOURCES: &str = "CREATE STREAM auction (id BIGINT, `itemName` VARCHAR, description VARCHAR, `initialBid` BIGINT, reserve BIGINT, \
+    `dateTime` BIGINT, expires BIGINT, seller BIGINT, category BIGINT, extra VARCHAR) \
+    WITH (KAFKA_TOPIC='auction', VALUE_FORMAT='JSON', TIMESTAMP='dateTime', PARTITIONS=2); \
+    CREATE STREAM person (id BIGINT, name VARCHAR, `emailAddress` VARCHAR, `creditCard` VARCHAR, city VARCHAR, state VARCHAR, \
+    `dateTime` BIGINT, extra VARCHAR) WITH (KAFKA_TOPIC='person', VALUE_FORMAT='JSON', TIMESTAMP='dateTime', PARTITIONS=2); \
+    CREATE TABLE person_t (pid BIGINT PRIMARY KEY, name VARCHAR, city VARCHAR, state VARCHAR, `dateTime` BIGINT) \
+    WITH (KAFKA_TOPIC='person', KEY_FORMAT='JSON', VALUE_FORMAT='JSON', TIMESTAMP='dateTime'); \
+    CREATE TABLE auction_t (aid BIGINT PRIMARY KEY, `itemName` VARCHAR, description VARCHAR, `initialBid` BIGINT, \
+    reserve BIGINT, `dateTime` BIGINT, expires BIGINT, seller BIGINT, category BIGINT, extra VARCHAR) \
+    WITH (KAFKA_TOPIC='auction', KEY_FORMAT='JSON', VALUE_FORMAT='JSON', TIMESTAMP='dateTime');";
+/// Join queries of nexmark.md §3.2.
+const Q3: &str = "CREATE STREAM q3 AS SELECT A.seller, P.name, P.city, P.state, A.id AS auction_id \
+    FROM auction A JOIN person_t P ON A.seller = P.pid \
+    WHERE A.category = 10 AND P.state IN ('OR', 'ID', 'CA') EMIT CHANGES;";
+const Q20: &str = "CREATE STREAM q20 AS SELECT B.auction, B.bidder, B.price, B.channel, B.url, B.`dateTime`, \
+    A.`itemName`, A.description, A.`initialBid`, A.reserve, A.expires, A.seller, A.category \
+    FROM bid B JOIN auction_t A ON B.auction = A.aid WHERE A.category = 10 EMIT CHANGES;";
+const Q8: &str = "CREATE STREAM q8 AS SELECT P.id AS id, P.name AS name, A.`dateTime` AS auction_time \
+    FROM person P JOIN auction A WITHIN 10 SECONDS ON P.id = A.seller EMIT CHANGES;";
+/// Event time density of all events: 100 000 events/s, as nexmark.md's bench (10-second
+/// windows then close every 920 000 bids).
+const EVENT_RATE: u64 = 100_000;
+
 const STATELESS: [(&str, &str); 3] = [("q0", Q0), ("q1", Q1), ("q2", Q2)];
 const STATEFUL: [(&str, &str); 5] =
     [("q5s1", Q5_STAGE1), ("q7s1", Q7_STAGE1), ("q11", Q11), ("q17", Q17), ("pull", PULL_TABLE)];
+const JOINS: [(&str, &str); 3] = [("q3", Q3), ("q20", Q20), ("q8", Q8)];
 
 fn rate(events: usize, s: f64) -> String {
     format!("{events} events in {s:.3} s = {:.3} M events/s", events as f64 / s / 1e6)
@@ -80,11 +110,12 @@ fn main() -> ExitCode {
     let queries: Vec<(&str, &str)> = match wanted.as_str() {
         "stateless" => STATELESS.to_vec(),
         "stateful" => STATEFUL.to_vec(),
-        "all" => STATELESS.iter().chain(&STATEFUL).copied().collect(),
-        name => match STATELESS.iter().chain(&STATEFUL).find(|(n, _)| *n == name) {
+        "joins" => JOINS.to_vec(),
+        "all" => STATELESS.iter().chain(&STATEFUL).chain(&JOINS).copied().collect(),
+        name => match STATELESS.iter().chain(&STATEFUL).chain(&JOINS).find(|(n, _)| *n == name) {
             Some(query) => vec![*query],
             None => {
-                eprintln!("unknown --query {name} (q0, q1, q2, q5s1, q7s1, q11, q17, pull, stateless, stateful or all)");
+                eprintln!("unknown --query {name} (q0, q1, q2, q5s1, q7s1, q11, q17, pull, q3, q20, q8, stateless, stateful, joins or all)");
                 return ExitCode::FAILURE;
             }
         },
@@ -121,28 +152,55 @@ fn run(bootstrap: &str, n: usize, queries: &[(&str, &str)]) -> Result<(), String
     let mut engine = Engine::with_kafka(properties, config).map_err(|e| e.to_string())?;
     engine.execute_sql(BID_DDL).map_err(|e| e.to_string())?;
 
-    let data = payloads(n);
-    let produce_s = produce(bootstrap, &data)?;
+    // Every topic is produced with the record timestamp = the event's `dateTime`, so that a
+    // query over several topics orders them as their event times interleave.
+    let generator = BidGenerator::new(Config { rate: EVENT_RATE, ..Config::default() });
+    let data = generator.bids(n);
+    let bid_times: Vec<i64> = (0..n as u64).map(|i| generator.timestamp_for(generator.bid_event_number(i))).collect();
+    let produce_s = produce(bootstrap, &data, &bid_times)?;
     println!("produce: {}", rate(n, produce_s));
 
     let (floor_s, floor_rows) = raw_consume_and_decode(bootstrap, n)?;
     println!("raw floor (rdkafka consume + JSON decode): {}", rate(floor_rows, floor_s));
 
     let auctions = sample_auctions(&data, 1000)?;
+    // Persons and auctions only when a join needs them: a quarter and three quarters of n.
+    let (persons_n, auctions_n) = (n / 4, n - n / 4);
+    if queries.iter().any(|(name, _)| JOINS.iter().any(|(j, _)| j == name)) {
+        engine.execute_sql(JOIN_SOURCES).map_err(|e| e.to_string())?;
+        let persons: Vec<(Vec<u8>, Vec<u8>, i64)> = (0..persons_n as u64)
+            .map(|i| (generator.person(i), generator.timestamp_for(generator.person_event_number(i))))
+            .map(|((id, p), ts)| (id.to_string().into_bytes(), p, ts))
+            .collect();
+        let auction_records: Vec<(Vec<u8>, Vec<u8>, i64)> = (0..auctions_n as u64)
+            .map(|i| (generator.auction(i), generator.timestamp_for(generator.auction_event_number(i))))
+            .map(|((id, a), ts)| (id.to_string().into_bytes(), a, ts))
+            .collect();
+        let s = produce_keyed(bootstrap, "person", &persons)? + produce_keyed(bootstrap, "auction", &auction_records)?;
+        println!("produce persons and auctions: {}", rate(persons_n + auctions_n, s));
+    }
     for (name, sql) in queries {
+        // Every input record of the query: bids, persons and/or auctions.
+        let inputs = match *name {
+            "q3" | "q8" => persons_n + auctions_n,
+            "q20" => n + auctions_n,
+            _ => n,
+        };
         let start = Instant::now();
         let parsed = runnel_parser::parse_statements(sql).map_err(|e| format!("{name}: {e}"))?;
         let started = parsed.iter().map(|p| engine.execute_statement(p)).collect::<Result<Vec<_>, _>>().map_err(|e| format!("{name}: {e}"))?;
         let query_id = started.into_iter().flatten().next().ok_or_else(|| format!("{name} started no query"))?;
         let stats = engine.query_stats(&query_id).ok_or("query does not run on Kafka")?;
         let mut latencies = LookupLatencies::default();
+        let mut max_state = 0;
         let deadline = start + Duration::from_secs(600);
-        while stats.consumed.load(Ordering::Relaxed) < n as u64 {
+        while stats.consumed.load(Ordering::Relaxed) < inputs as u64 {
+            max_state = max_state.max(stats.state_entries.load(Ordering::Relaxed));
             if let Ok(Some(failure)) = stats.failure.lock().map(|f| f.clone()) {
                 return Err(format!("{name} failed: {failure}"));
             }
             if Instant::now() > deadline {
-                return Err(format!("{name} consumed only {} of {n} in 600 s", stats.consumed.load(Ordering::Relaxed)));
+                return Err(format!("{name} consumed only {} of {inputs} in 600 s", stats.consumed.load(Ordering::Relaxed)));
             }
             if *name == "pull" {
                 // Back to back, as a busy dashboard would: the query thread ingests meanwhile.
@@ -153,12 +211,17 @@ fn run(bootstrap: &str, n: usize, queries: &[(&str, &str)]) -> Result<(), String
             }
         }
         let s = start.elapsed().as_secs_f64();
+        // The floor is per bid; a query over other inputs is compared per input record.
+        let floor_per_event = floor_s / floor_rows.max(1) as f64;
+        let state = stats.state_entries.load(Ordering::Relaxed);
         println!(
-            "{name}: {} (produced {} records, {} skipped); ratio to raw floor: {:.2}x",
-            rate(n, s),
+            "{name}: {} (produced {} records, {} skipped, state entries {} at end, {} at most); ratio to raw floor: {:.2}x",
+            rate(inputs, s),
             stats.produced.load(Ordering::Relaxed),
             stats.record_errors.load(Ordering::Relaxed),
-            s / floor_s
+            state,
+            max_state.max(state),
+            s / (floor_per_event * inputs as f64)
         );
         if *name == "pull" {
             println!("{}", latencies.summary());
@@ -221,7 +284,17 @@ fn sample_auctions(data: &[Vec<u8>], count: usize) -> Result<Vec<i64>, String> {
     Ok(auctions)
 }
 
-fn produce(bootstrap: &str, data: &[Vec<u8>]) -> Result<f64, String> {
+fn produce(bootstrap: &str, data: &[Vec<u8>], timestamps: &[i64]) -> Result<f64, String> {
+    let unkeyed: Vec<(Option<&[u8]>, &[u8], i64)> = data.iter().zip(timestamps).map(|(p, ts)| (None, p.as_slice(), *ts)).collect();
+    produce_records(bootstrap, "bid", &unkeyed)
+}
+
+fn produce_keyed(bootstrap: &str, topic: &str, data: &[(Vec<u8>, Vec<u8>, i64)]) -> Result<f64, String> {
+    let keyed: Vec<(Option<&[u8]>, &[u8], i64)> = data.iter().map(|(k, p, ts)| (Some(k.as_slice()), p.as_slice(), *ts)).collect();
+    produce_records(bootstrap, topic, &keyed)
+}
+
+fn produce_records(bootstrap: &str, topic: &str, data: &[(Option<&[u8]>, &[u8], i64)]) -> Result<f64, String> {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "20")
@@ -229,8 +302,11 @@ fn produce(bootstrap: &str, data: &[Vec<u8>]) -> Result<f64, String> {
         .create()
         .map_err(|e| e.to_string())?;
     let start = Instant::now();
-    for payload in data {
-        let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to("bid").payload(payload.as_slice());
+    for (key, payload, timestamp) in data {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(*payload).timestamp(*timestamp);
+        if let Some(key) = key {
+            record = record.key(*key);
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,
