@@ -32,9 +32,8 @@ const POLL_WAIT: Duration = Duration::from_millis(100);
 const MAX_IDLE: Duration = Duration::from_millis(250);
 /// How long it waits, after the assignment, for the first records of a partition.
 const MAX_START_WAIT: Duration = Duration::from_secs(3);
-/// Records buffered per input while waiting for another input; beyond it the input's
-/// partitions are paused so that the fetcher serves the lagging input.
-const PENDING_LIMIT: usize = 4 * MAX_BATCH;
+/// Records a query with several inputs buffers for its merge; beyond it, it stops polling.
+const PENDING_LIMIT: usize = 16 * MAX_BATCH;
 
 /// What a running query reports about itself; read without stopping it.
 #[derive(Debug, Default)]
@@ -87,6 +86,7 @@ impl KafkaQuery {
         let worker = Worker {
             id: id.to_string(),
             merge: InputMerge::default(),
+            processed: HashMap::new(),
             topics,
             consumer,
             producer,
@@ -151,7 +151,6 @@ struct PartitionQueue {
     dry_since: Instant,
     /// Whether a record has arrived yet.
     started: bool,
-    paused: bool,
 }
 
 impl PartitionQueue {
@@ -174,7 +173,6 @@ impl InputMerge {
                     records: VecDeque::new(),
                     dry_since: Instant::now(),
                     started: false,
-                    paused: false,
                 });
                 self.partitions.len() - 1
             }
@@ -236,6 +234,8 @@ impl Batch {
 struct Worker {
     id: String,
     merge: InputMerge,
+    /// The offset after the last processed record, per (input, partition).
+    processed: HashMap<(usize, i32), i64>,
     /// The pipeline's input topics (a record's input is the index of its topic here).
     topics: Vec<String>,
     consumer: BaseConsumer,
@@ -265,6 +265,11 @@ impl Worker {
                 return;
             }
         }
+        // Batches are committed asynchronously; on a stop, wait for the last positions so
+        // that a restart does not reprocess.
+        if let Err(e) = self.commit_offsets(&self.processed, CommitMode::Sync) {
+            tracing::warn!("query {}: {e}", self.id);
+        }
     }
 
     /// Waits up to [`POLL_WAIT`] for a record, then takes whatever else is already buffered.
@@ -292,7 +297,7 @@ impl Worker {
     }
 
     /// [`Self::fill`] for several inputs: polls into the partition queues, then takes records
-    /// in timestamp order; pauses a partition whose queue is full and resumes it once drained.
+    /// in timestamp order.
     fn fill_merged(&mut self, batch: &mut Batch) {
         // Assigned partitions that have sent nothing yet are waited for, too.
         if let Ok(assignment) = self.consumer.assignment() {
@@ -302,42 +307,33 @@ impl Worker {
                 }
             }
         }
-        let mut wait = if self.merge.buffered() == 0 { POLL_WAIT } else { Duration::from_millis(10) };
-        let mut polled = 0;
-        while polled < MAX_BATCH {
-            match self.consumer.poll(wait) {
-                Some(Ok(message)) => {
-                    if let Some(input) = self.topics.iter().position(|t| t == message.topic()) {
-                        self.merge.push(input, to_record(&message));
-                        polled += 1;
+        // Bounded buffers: with enough buffered, stop polling until the merge takes some (an
+        // empty partition holds the others back only for a while, so this cannot stall).
+        let buffered = self.merge.buffered();
+        if buffered < PENDING_LIMIT {
+            let mut wait = if buffered == 0 { POLL_WAIT } else { Duration::from_millis(10) };
+            let mut polled = 0;
+            while polled < MAX_BATCH {
+                match self.consumer.poll(wait) {
+                    Some(Ok(message)) => {
+                        if let Some(input) = self.topics.iter().position(|t| t == message.topic()) {
+                            self.merge.push(input, to_record(&message));
+                            polled += 1;
+                        }
                     }
+                    Some(Err(e)) => {
+                        tracing::warn!("consumer error: {e}");
+                        break;
+                    }
+                    None => break,
                 }
-                Some(Err(e)) => {
-                    tracing::warn!("consumer error: {e}");
-                    break;
-                }
-                None => break,
+                wait = Duration::ZERO;
             }
-            wait = Duration::ZERO;
         }
         self.merge.drain(batch);
-        // Bounded buffers: a partition that runs ahead (of a dry one, or in time) is paused.
-        for at in 0..self.merge.partitions.len() {
-            let queue = &self.merge.partitions[at];
-            let pause = if !queue.paused && queue.records.len() >= PENDING_LIMIT {
-                true
-            } else if queue.paused && queue.records.len() < PENDING_LIMIT / 2 {
-                false
-            } else {
-                continue;
-            };
-            let mut partitions = TopicPartitionList::new();
-            partitions.add_partition(&self.topics[queue.input], queue.partition);
-            let result = if pause { self.consumer.pause(&partitions) } else { self.consumer.resume(&partitions) };
-            match result {
-                Ok(()) => self.merge.partitions[at].paused = pause,
-                Err(e) => tracing::warn!("cannot pause or resume {} [{}]: {e}", self.topics[queue.input], queue.partition),
-            }
+        if batch.records.is_empty() && buffered >= PENDING_LIMIT {
+            // Held back by an empty partition with full buffers: give it time to arrive.
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -382,20 +378,31 @@ impl Worker {
     }
 
     /// Commits, per topic and partition, the offset after the last record of the batch.
-    fn commit(&self, batch: &Batch) -> RuntimeResult<()> {
+    /// The batch's output is acknowledged: its offsets are committed without waiting for the
+    /// broker (a lost commit only means reprocessing, at-least-once still holds).
+    fn commit(&mut self, batch: &Batch) -> RuntimeResult<()> {
         let mut next: HashMap<(usize, i32), i64> = HashMap::new();
         for (input, r) in batch.inputs.iter().zip(&batch.records) {
             let entry = next.entry((*input, r.partition)).or_insert(r.offset + 1);
             *entry = (*entry).max(r.offset + 1);
         }
+        self.commit_offsets(&next, CommitMode::Async)?;
+        self.processed.extend(next);
+        Ok(())
+    }
+
+    fn commit_offsets(&self, next: &HashMap<(usize, i32), i64>, mode: CommitMode) -> RuntimeResult<()> {
+        if next.is_empty() {
+            return Ok(());
+        }
         let mut offsets = TopicPartitionList::new();
         for ((input, partition), offset) in next {
             offsets
-                .add_partition_offset(&self.topics[input], partition, Offset::Offset(offset))
+                .add_partition_offset(&self.topics[*input], *partition, Offset::Offset(*offset))
                 .map_err(|e| kafka_error("cannot build the offsets to commit", e))?;
         }
         self.consumer
-            .commit(&offsets, CommitMode::Sync)
+            .commit(&offsets, mode)
             .map_err(|e| kafka_error(&format!("cannot commit offsets of {}", self.topics.join(", ")), e))
     }
 }
