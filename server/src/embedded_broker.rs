@@ -44,17 +44,31 @@ impl EmbeddedBroker {
         let url = Url::parse(&format!("tcp://{addr}")).map_err(|_| EmbeddedBrokerError::Listener(listener.to_string()))?;
         let start_error = |message: String| EmbeddedBrokerError::Start { listener: addr.to_string(), message };
         let storage = storage_url(storage).map_err(start_error)?;
-        let mut broker = Broker::<Controller<StorageContainer>, StorageContainer>::builder()
-            .node_id(tansu_broker::NODE_ID)
-            .cluster_id("runnel-embedded")
-            .incarnation_id(uuid::Uuid::new_v4())
-            .advertised_listener(url.clone())
-            .storage(storage)
-            .listener(url)
-            .silent(true)
-            .build()
-            .await
-            .map_err(|e| start_error(format!("{e:?}")))?;
+        // A broker just stopped over the same storage may still hold its database lock for a
+        // moment (a server restart): retry that for a while.
+        let lock_deadline = Instant::now() + Duration::from_secs(10);
+        let mut broker = loop {
+            let built = Broker::<Controller<StorageContainer>, StorageContainer>::builder()
+                .node_id(tansu_broker::NODE_ID)
+                .cluster_id("runnel-embedded")
+                .incarnation_id(uuid::Uuid::new_v4())
+                .advertised_listener(url.clone())
+                .storage(storage.clone())
+                .listener(url.clone())
+                .silent(true)
+                .build()
+                .await;
+            match built {
+                Ok(broker) => break broker,
+                Err(e) => {
+                    let message = format!("{e:?}");
+                    if !message.contains("database is locked") || Instant::now() > lock_deadline {
+                        return Err(start_error(message));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
         let task = tokio::spawn(async move {
             if let Err(e) = broker.serve(tokio::time::Instant::now()).await {
                 tracing::error!("embedded broker stopped: {e:?}");

@@ -74,7 +74,9 @@ impl KafkaQuery {
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", auto_offset_reset)
-            .set("isolation.level", "read_committed")
+            // As Kafka Streams under at_least_once (ksqlDB's default): transactional input is
+            // read uncommitted; there is no exactly-once mode yet (Tansu has no transactions).
+            .set("isolation.level", "read_uncommitted")
             .create()
             .map_err(|e| kafka_error("cannot create a Kafka consumer", e))?;
         let topics = pipeline.input_topics();
