@@ -23,7 +23,7 @@ use crate::source::RecordError;
 use crate::topic::TopicRecord;
 
 /// Most records handed to the pipeline at once.
-const MAX_BATCH: usize = 4096;
+const MAX_BATCH: usize = 32_768;
 /// How long a poll waits for the first record of a batch (also how soon a stop is noticed).
 const POLL_WAIT: Duration = Duration::from_millis(100);
 /// How long a query with several inputs waits for more records of an input partition that ran
@@ -33,7 +33,7 @@ const MAX_IDLE: Duration = Duration::from_millis(250);
 /// How long it waits, after the assignment, for the first records of a partition.
 const MAX_START_WAIT: Duration = Duration::from_secs(3);
 /// Records a query with several inputs buffers for its merge; beyond it, it stops polling.
-const PENDING_LIMIT: usize = 16 * MAX_BATCH;
+const PENDING_LIMIT: usize = 2 * MAX_BATCH;
 
 /// What a running query reports about itself; read without stopping it.
 #[derive(Debug, Default)]
