@@ -284,17 +284,20 @@ fn sample_auctions(data: &[Vec<u8>], count: usize) -> Result<Vec<i64>, String> {
     Ok(auctions)
 }
 
+/// A record to produce: key (if any), payload, timestamp.
+type Outgoing<'a> = (Option<&'a [u8]>, &'a [u8], i64);
+
 fn produce(bootstrap: &str, data: &[Vec<u8>], timestamps: &[i64]) -> Result<f64, String> {
-    let unkeyed: Vec<(Option<&[u8]>, &[u8], i64)> = data.iter().zip(timestamps).map(|(p, ts)| (None, p.as_slice(), *ts)).collect();
+    let unkeyed: Vec<Outgoing<'_>> = data.iter().zip(timestamps).map(|(p, ts)| (None, p.as_slice(), *ts)).collect();
     produce_records(bootstrap, "bid", &unkeyed)
 }
 
 fn produce_keyed(bootstrap: &str, topic: &str, data: &[(Vec<u8>, Vec<u8>, i64)]) -> Result<f64, String> {
-    let keyed: Vec<(Option<&[u8]>, &[u8], i64)> = data.iter().map(|(k, p, ts)| (Some(k.as_slice()), p.as_slice(), *ts)).collect();
+    let keyed: Vec<Outgoing<'_>> = data.iter().map(|(k, p, ts)| (Some(k.as_slice()), p.as_slice(), *ts)).collect();
     produce_records(bootstrap, topic, &keyed)
 }
 
-fn produce_records(bootstrap: &str, topic: &str, data: &[(Option<&[u8]>, &[u8], i64)]) -> Result<f64, String> {
+fn produce_records(bootstrap: &str, topic: &str, data: &[Outgoing<'_>]) -> Result<f64, String> {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "20")
