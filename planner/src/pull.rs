@@ -179,41 +179,41 @@ impl QueryPlanner<'_> {
         scan_schema: &DFSchema,
         builder: LogicalPlanBuilder,
     ) -> Result<(LogicalPlanBuilder, Vec<OutputColumn>)> {
-            let items = self.expand_projection(query, source, qualifier, scan_schema, None)?;
-            let mut projection = Vec::with_capacity(items.len());
-            let mut output = Vec::with_capacity(items.len());
-            let mut seen = HashSet::new();
-            for item in &items {
-                if table_function_arg(&item.expr)?.is_some() {
-                    return Err(PlanError::statement(format!("Pull queries don't support table functions. {PULL_HINT}")));
-                }
-                let e = self.exprs().plan(&item.expr, scan_schema).map_err(|e| select_error(&item.expr, e))?;
-                let (_, field) = e.to_field(scan_schema)?;
-                if field.data_type() == &arrow::datatypes::DataType::Null {
-                    return Err(PlanError::statement(
-                        "Can't infer a type of null. Please explicitly cast it to a required type, e.g. CAST(null AS VARCHAR).",
-                    ));
-                }
-                let data_type = from_arrow(field.data_type())?;
-                if !seen.insert(item.name.clone()) {
-                    return Err(PlanError::statement(format!(
-                        "Duplicate value columns found in schema: `{}` {}",
-                        item.name,
-                        display_type(&data_type)
-                    )));
-                }
-                // A stream's rows have no key in a result (ksqlDB prints no KEY for them).
-                let is_key = match &e {
-                    Expr::Column(c) if source.kind == SourceKind::Table => {
-                        source.column(&c.name).is_some_and(|sc| sc.role == ColumnRole::Key)
-                            || (source.window.is_some() && (c.name == WINDOWSTART || c.name == WINDOWEND))
-                    }
-                    _ => false,
-                };
-                projection.push(e.alias(item.name.clone()));
-                output.push(OutputColumn { name: item.name.clone(), data_type, role: if is_key { ColumnRole::Key } else { ColumnRole::Value } });
+        let items = self.expand_projection(query, source, qualifier, scan_schema, None)?;
+        let mut projection = Vec::with_capacity(items.len());
+        let mut output = Vec::with_capacity(items.len());
+        let mut seen = HashSet::new();
+        for item in &items {
+            if table_function_arg(&item.expr)?.is_some() {
+                return Err(PlanError::statement(format!("Pull queries don't support table functions. {PULL_HINT}")));
             }
-            Ok((builder.project(projection)?, output))
+            let e = self.exprs().plan(&item.expr, scan_schema).map_err(|e| select_error(&item.expr, e))?;
+            let (_, field) = e.to_field(scan_schema)?;
+            if field.data_type() == &arrow::datatypes::DataType::Null {
+                return Err(PlanError::statement(
+                    "Can't infer a type of null. Please explicitly cast it to a required type, e.g. CAST(null AS VARCHAR).",
+                ));
+            }
+            let data_type = from_arrow(field.data_type())?;
+            if !seen.insert(item.name.clone()) {
+                return Err(PlanError::statement(format!(
+                    "Duplicate value columns found in schema: `{}` {}",
+                    item.name,
+                    display_type(&data_type)
+                )));
+            }
+            // A stream's rows have no key in a result (ksqlDB prints no KEY for them).
+            let is_key = match &e {
+                Expr::Column(c) if source.kind == SourceKind::Table => {
+                    source.column(&c.name).is_some_and(|sc| sc.role == ColumnRole::Key)
+                        || (source.window.is_some() && (c.name == WINDOWSTART || c.name == WINDOWEND))
+                }
+                _ => false,
+            };
+            projection.push(e.alias(item.name.clone()));
+            output.push(OutputColumn { name: item.name.clone(), data_type, role: if is_key { ColumnRole::Key } else { ColumnRole::Value } });
+        }
+        Ok((builder.project(projection)?, output))
     }
 
     /// The select items of a pull query with aggregate functions (beyond ksqlDB, which refuses
