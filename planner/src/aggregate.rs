@@ -52,6 +52,8 @@ pub(crate) struct JoinedInput {
     pub(crate) sources: Vec<String>,
     /// The select items, named the way join queries name them.
     pub(crate) items: Vec<crate::query::Item>,
+    /// See [`PlannedQuery::copartitioned`].
+    pub(crate) copartitioned: Vec<(String, String)>,
 }
 
 /// One aggregate call lifted out of the SQL.
@@ -649,6 +651,7 @@ impl QueryPlanner<'_> {
             window: window_info,
             repartitioned: !by_source_key,
             complex_intermediate,
+            copartitioned: join.map(|j| j.copartitioned).unwrap_or_default(),
         })
     }
 }

@@ -59,6 +59,8 @@ struct Joint {
     /// The relation's join key and timestamp columns (none before the first join).
     key_column: Option<String>,
     rowtime_column: Option<String>,
+    /// See [`crate::query::PlannedQuery::copartitioned`].
+    copartitioned: Vec<(String, String)>,
 }
 
 /// One planned join condition.
@@ -107,6 +109,7 @@ impl QueryPlanner<'_> {
             foreign_key: None,
             key_column: None,
             rowtime_column: None,
+            copartitioned: Vec::new(),
         };
         let count = query.joins.len();
         // Every condition is checked before any join is planned (as ksqlDB does).
@@ -399,6 +402,12 @@ impl QueryPlanner<'_> {
         } else {
             key_exprs
         };
+        // Key joins read both sides partition by partition (a foreign-key join re-keys the
+        // right side instead); the relation joined so far is partitioned like its first source.
+        let mut copartitioned = joint.copartitioned;
+        if strategy != JoinStrategy::ForeignKey {
+            copartitioned.push((all[0].def.name.clone(), right.def.name.clone()));
+        }
         let node = JoinNode {
             left: joint.plan,
             right: right_plan,
@@ -418,6 +427,7 @@ impl QueryPlanner<'_> {
             key_exprs,
             foreign_key,
             key_column: Some(key_column),
+            copartitioned,
             rowtime_column: Some(rowtime_column),
         })
     }
@@ -529,6 +539,7 @@ impl QueryPlanner<'_> {
                 rowtime: rowtime_column,
                 sources: sources.iter().map(|s| s.def.name.clone()).collect(),
                 items: items.into_iter().map(|(expr, name, aliased)| Item { expr, name, aliased }).collect(),
+                copartitioned: joint.copartitioned.clone(),
             };
             return self.plan_aggregate_over(query, sources[0].def, sink_name, Some(input));
         }
@@ -689,6 +700,7 @@ impl QueryPlanner<'_> {
             window: None,
             repartitioned: true,
             complex_intermediate: false,
+            copartitioned: joint.copartitioned,
         })
     }
 }

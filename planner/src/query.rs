@@ -43,6 +43,9 @@ pub struct PlannedQuery {
     pub repartitioned: bool,
     /// An aggregate keeps a STRUCT/ARRAY/MAP intermediate state (DELIMITED cannot hold it).
     pub complex_intermediate: bool,
+    /// Pairs of sources (left, right) a join reads partition by partition: their topics
+    /// must have the same partition count (checked where the topics are known).
+    pub copartitioned: Vec<(String, String)>,
 }
 
 impl PlannedQuery {
@@ -321,6 +324,7 @@ impl<'a> QueryPlanner<'a> {
             window: source.window,
             repartitioned,
             complex_intermediate: false,
+            copartitioned: Vec::new(),
         })
     }
 

@@ -161,6 +161,9 @@ pub struct Engine {
     kafka: Option<KafkaConfig>,
     /// CREATE STREAM/TABLE without PARTITIONS must name an existing topic.
     require_existing_topics: bool,
+    /// Topics the in-memory log created on demand for a source declared without PARTITIONS:
+    /// their partition count is assumed, not known, so joins do not check it.
+    assumed_partitions: std::collections::HashSet<String>,
     /// Where queries over Kafka report skipped records.
     processing_log: Option<String>,
     queries: Vec<RunningQuery>,
@@ -195,6 +198,7 @@ impl Engine {
             topics,
             kafka: None,
             require_existing_topics: false,
+            assumed_partitions: Default::default(),
             processing_log: None,
             queries: Vec::new(),
             processing_errors: Vec::new(),
@@ -259,6 +263,24 @@ impl Engine {
         Ok(())
     }
 
+    /// A key join reads partition `p` of one side with partition `p` of the other: their
+    /// topics need the same partition count (ksqlDB's check and message).
+    fn check_copartitioned(&self, planned: &runnel_planner::query::PlannedQuery) -> Result<(), EngineError> {
+        let partitions = |name: &str| {
+            self.catalog.source(name).filter(|def| !self.assumed_partitions.contains(&def.topic)).and_then(|def| self.topics.partitions(&def.topic))
+        };
+        for (left, right) in &planned.copartitioned {
+            if let (Some(l), Some(r)) = (partitions(left), partitions(right)) {
+                if l != r {
+                    return Err(EngineError::statement(format!(
+                        "Can't join `{left}` with `{right}` since the number of partitions don't match. `{left}` partitions = {l}; `{right}` partitions = {r}. Please repartition either one so that the number of partitions match."
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Keeps the rows of the source table `def` for pull queries: a task reads its topic into
     /// a table store (ksqlDB materializes `CREATE SOURCE TABLE`s the same way).
     fn materialize_source_table(&mut self, def: &SourceDef) -> Result<(), EngineError> {
@@ -286,6 +308,7 @@ impl Engine {
         let mut sandbox = Engine::with_topics(self.config.properties.clone(), Box::new(topics));
         sandbox.catalog = self.catalog.clone();
         sandbox.require_existing_topics = self.require_existing_topics;
+        sandbox.assumed_partitions = self.assumed_partitions.clone();
         sandbox
     }
 
@@ -376,6 +399,7 @@ impl Engine {
             return Err(EngineError::statement(format!("Value must be integer for command: LIMIT (got {limit})")));
         }
         let planned = QueryPlanner::transient(&self.catalog, &self.context).plan(query, None)?;
+        self.check_copartitioned(&planned)?;
         let mut pipeline = Pipeline::compile_transient(&planned.plan, &self.pipeline_options())?;
         let start = StartFrom::from_properties([
             properties.get("auto.offset.reset").map(String::as_str),
@@ -582,6 +606,9 @@ impl Engine {
                 if self.require_existing_topics && def.partitions.is_none() && self.topics.partitions(&def.topic).is_none() {
                     return Err(EngineError::statement(format!("Kafka topic does not exist: {}", def.topic)));
                 }
+                if def.partitions.is_none() && self.topics.partitions(&def.topic).is_none() {
+                    self.assumed_partitions.insert(def.topic.clone());
+                }
                 self.topics.create_topic(&def.topic, def.partitions.unwrap_or(1))?;
                 if def.is_source && def.kind == SourceKind::Table {
                     self.materialize_source_table(&def)?;
@@ -608,6 +635,7 @@ impl Engine {
                 }
                 let planner = QueryPlanner::new(&self.catalog, &self.context);
                 let planned = planner.plan(query, Some(name))?;
+                self.check_copartitioned(&planned)?;
                 if planned.kind != *kind {
                     let (produces, use_kind) = match planned.kind {
                         SourceKind::Stream => ("STREAM", "STREAM"),
@@ -665,6 +693,7 @@ impl Engine {
                 }
                 let planner = QueryPlanner::new(&self.catalog, &self.context);
                 let planned = planner.plan(query, Some(target))?;
+                self.check_copartitioned(&planned)?;
                 // A query reading its own output (directly or through other queries) would feed
                 // on itself forever.
                 if planned.sources.iter().any(|s| self.feeds(target, s)) {

@@ -60,3 +60,20 @@ fn insert_into_its_own_source_is_rejected() {
     let err = engine.execute_sql("INSERT INTO S SELECT * FROM T;").expect_err("cycle through T");
     assert!(err.message.contains("also a source"), "{}", err.message);
 }
+
+#[test]
+fn key_joins_need_the_same_partition_count_foreign_key_joins_do_not() {
+    let mut engine = Engine::new(BTreeMap::new());
+    engine.execute_sql("CREATE STREAM S (ID INT KEY, V INT) WITH (kafka_topic='s', value_format='JSON', PARTITIONS=2);").expect("create");
+    engine.execute_sql("CREATE TABLE T (ID INT PRIMARY KEY, W INT) WITH (kafka_topic='t', value_format='JSON', PARTITIONS=3);").expect("create");
+    engine.execute_sql("CREATE TABLE F (ID INT PRIMARY KEY, T_ID INT) WITH (kafka_topic='f', value_format='JSON', PARTITIONS=2);").expect("create");
+    let err = engine.execute_sql("CREATE STREAM J AS SELECT S.ID, V, W FROM S JOIN T ON S.ID = T.ID;").expect_err("mismatch");
+    assert_eq!(
+        err.message,
+        "Can't join `S` with `T` since the number of partitions don't match. `S` partitions = 2; `T` partitions = 3. Please repartition either one so that the number of partitions match."
+    );
+    let err = engine.start_push_query("SELECT * FROM S JOIN T ON S.ID = T.ID EMIT CHANGES;", &BTreeMap::new()).err().expect("push query too");
+    assert!(err.message.starts_with("Can't join `S` with `T`"), "{}", err.message);
+    engine.execute_sql("CREATE TABLE FK AS SELECT F.ID, W FROM F JOIN T ON F.T_ID = T.ID;").expect("a foreign-key join re-keys: no check");
+    engine.execute_sql("CREATE STREAM J2 AS SELECT S.ID, T_ID FROM S JOIN F ON S.ID = F.ID;").expect("same counts");
+}
