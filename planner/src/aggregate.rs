@@ -570,6 +570,11 @@ impl QueryPlanner<'_> {
             }
             None => None,
         };
+        // Grouping by exactly the source's key keeps records where they are.
+        let source_keys: Vec<&str> = source.key_columns().map(|c| c.name.as_str()).collect();
+        let by_source_key = join.is_none()
+            && group_by.len() == source_keys.len()
+            && group_by.iter().zip(&source_keys).all(|(g, k)| matches!(strip(g), Expr::Column(c) if c.name == *k));
         let window = query.window.as_ref().map(|w| window_def(w, emit_final));
         let node = AggregateNode {
             input: pre_plan,
@@ -579,6 +584,8 @@ impl QueryPlanner<'_> {
             emit_final,
             having,
             table_input: input_kind == SourceKind::Table,
+            // A stream grouped by anything but its key moves each row to its group's partition.
+            repartition: input_kind == SourceKind::Stream && !by_source_key,
             schema: agg_schema,
         };
         let agg_plan = LogicalPlan::Extension(Extension { node: Arc::new(node) });
@@ -637,11 +644,6 @@ impl QueryPlanner<'_> {
             WindowKind::Hopping { size, .. } => WindowInfo { window_type: WindowType::Hopping, size_ms: Some(size) },
             WindowKind::Session { .. } => WindowInfo { window_type: WindowType::Session, size_ms: None },
         });
-        // Grouping by exactly the source's key keeps records where they are.
-        let source_keys: Vec<&str> = source.key_columns().map(|c| c.name.as_str()).collect();
-        let by_source_key = join.is_none()
-            && group_by.len() == source_keys.len()
-            && group_by.iter().zip(&source_keys).all(|(g, k)| matches!(strip(g), Expr::Column(c) if c.name == *k));
         let complex_intermediate = lifted.iter().any(|l| aggregate_traits(&l.name).complex_intermediate);
         Ok(PlannedQuery {
             plan,

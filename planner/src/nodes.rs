@@ -242,6 +242,10 @@ pub struct AggregateNode {
     pub having: Option<Expr>,
     /// The input is a table: updates retract the row's previous contribution.
     pub table_input: bool,
+    /// Rows reach the aggregate through an internal repartition topic keyed by the group
+    /// (a persistent query over a stream grouped by other than its key); see
+    /// docs/architecture.md "Repartition topics".
+    pub repartition: bool,
     pub schema: DFSchemaRef,
 }
 
@@ -281,6 +285,9 @@ impl UserDefinedLogicalNodeCore for AggregateNode {
         if let Some(h) = &self.having {
             write!(f, " having={h}")?;
         }
+        if self.repartition {
+            write!(f, " repartition")?;
+        }
         Ok(())
     }
     fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
@@ -292,6 +299,7 @@ impl UserDefinedLogicalNodeCore for AggregateNode {
             window: self.window,
             emit_final: self.emit_final,
             table_input: self.table_input,
+            repartition: self.repartition,
             schema: self.schema.clone(),
         })
     }

@@ -653,7 +653,7 @@ impl Engine {
                     ));
                 }
                 let plan = planned.with_sink(name);
-                let mut pipeline = Pipeline::compile_with(&plan, &sink, &self.pipeline_options())?;
+                let mut pipeline = Pipeline::compile_with(&plan, &sink, &self.persistent_pipeline_options())?;
                 let partitions = sink.partitions.or_else(|| self.topics.partitions(&input.topic)).unwrap_or(1);
                 self.topics.create_topic(&sink.topic, partitions)?;
                 let prefix = if *kind == SourceKind::Stream { "CSAS" } else { "CTAS" };
@@ -713,7 +713,7 @@ impl Engine {
                     )));
                 }
                 let plan = planned.with_sink(target);
-                let mut pipeline = Pipeline::compile_with(&plan, &sink, &self.pipeline_options())?;
+                let mut pipeline = Pipeline::compile_with(&plan, &sink, &self.persistent_pipeline_options())?;
                 let id = format!("INSERTQUERY_{}", self.catalog.next_query_number());
                 let partitions = self.topics.partitions(&sink.topic).unwrap_or(1);
                 for topic in pipeline.set_query_id(self.service_id(), &id) {
@@ -812,6 +812,11 @@ impl Engine {
 
     fn pipeline_options(&self) -> PipelineOptions {
         PipelineOptions::from_properties(&self.config.properties)
+    }
+
+    /// Options of persistent queries: these write internal topics the engine creates.
+    fn persistent_pipeline_options(&self) -> PipelineOptions {
+        PipelineOptions { repartition_topics: true, ..self.pipeline_options() }
     }
 
     /// Whether records written to `from` reach `to` through running queries (or `from == to`).

@@ -29,7 +29,7 @@ use crate::aggregate::{AggregateOperator, AggregateOutput};
 use crate::error::{RuntimeError, RuntimeResult};
 use crate::join::{timestamps, JoinOperator, Side};
 use crate::materialize::TableMaterializer;
-use crate::state::changelog_topic;
+use crate::state::{changelog_topic, internal_topic};
 use crate::format::{encode, Format, Wrapping};
 use crate::source::{runtime_format, wrapping, RecordError, RecordErrorKind, SourceDecoder};
 use crate::topic::{Headers, Position, TopicRecord, TopicStore};
@@ -53,11 +53,15 @@ pub struct PipelineOptions {
     pub coalesce_updates: bool,
     /// Cap on COLLECT_LIST/COLLECT_SET/HISTOGRAM sizes.
     pub collection_limit: usize,
+    /// A persistent query over a stream grouped by other than its key sends the rows through
+    /// an internal repartition topic keyed by the group (set by the engine, which creates
+    /// the topic; pipelines driven directly and transient queries re-key in place).
+    pub repartition_topics: bool,
 }
 
 impl Default for PipelineOptions {
     fn default() -> Self {
-        PipelineOptions { coalesce_updates: true, collection_limit: DEFAULT_COLLECTION_LIMIT }
+        PipelineOptions { coalesce_updates: true, collection_limit: DEFAULT_COLLECTION_LIMIT, repartition_topics: false }
     }
 }
 
@@ -73,16 +77,18 @@ impl PipelineOptions {
         PipelineOptions {
             coalesce_updates: cache.is_none_or(|c| c > 0),
             collection_limit: limit.unwrap_or(DEFAULT_COLLECTION_LIMIT),
+            repartition_topics: false,
         }
     }
 }
 
-/// What one step of a query produced: records for the sink topic and for its changelogs.
+/// What one step of a query produced: records for the sink topic and for its internal topics.
 #[derive(Debug, Default)]
 pub struct PipelineOutput {
     pub sink: Vec<TopicRecord>,
-    /// (changelog topic, record)
-    pub changelog: Vec<(String, TopicRecord)>,
+    /// (internal topic, record): state changes for changelog topics and rows for the
+    /// repartition topic, each partitioned by its key.
+    pub internal: Vec<(String, TopicRecord)>,
 }
 
 /// Result rows of a transient query, for its client: the projected batch and, per row,
@@ -111,6 +117,8 @@ enum Target {
     Top,
     /// One side of a join (by index).
     Join(usize, Side),
+    /// The query's repartition topic (read back by another input).
+    Repartition,
 }
 
 /// Stateless operators between two stateful points, and where their rows go.
@@ -124,6 +132,8 @@ struct Branch {
 /// One source topic of a query, decoded and run through its branch.
 struct Input {
     topic: String,
+    /// Reads the query's own repartition topic (from its start, whatever the offset reset).
+    internal: bool,
     kind: SourceKind,
     decoder: SourceDecoder,
     position: Position,
@@ -176,7 +186,12 @@ pub struct Pipeline {
     changelogs: Vec<(String, String)>,
     /// Keeps the result table's current rows for pull queries.
     materializer: Option<TableMaterializer>,
+    /// Encodes the rows a branch sends to the repartition topic.
+    repartition: Option<SinkWriter>,
 }
+
+/// The repartition topic of a query that groups a stream by other than its key.
+const GROUP_BY_REPARTITION: &str = "Aggregate-GroupBy-repartition";
 
 impl Pipeline {
     /// Compiles `plan` (rooted at a Sink node) writing to `sink`, with default options.
@@ -186,19 +201,19 @@ impl Pipeline {
 
     /// Compiles `plan` (rooted at a Sink node) writing to `sink`.
     pub fn compile_with(plan: &LogicalPlan, sink: &SourceDef, options: &PipelineOptions) -> RuntimeResult<Self> {
-        Self::compile_to(plan, options, |schema| Ok(Output::Topic(SinkWriter::new(sink, schema)?)))
+        Self::compile_to(plan, options, true, |schema| Ok(Output::Topic(SinkWriter::new(sink, schema)?)))
     }
 
     /// Compiles a transient query's `plan` (no Sink node) whose results are collected as
     /// batches of the final projection (see [`Pipeline::take_results`]).
     pub fn compile_transient(plan: &LogicalPlan, options: &PipelineOptions) -> RuntimeResult<Self> {
-        Self::compile_to(plan, options, |_| Ok(Output::Rows(Vec::new())))
+        Self::compile_to(plan, options, false, |_| Ok(Output::Rows(Vec::new())))
     }
 
     /// Compiles a query whose results go nowhere but to the materializer it is given (the
     /// rows of a source table, see [`Pipeline::materialize_into`]).
     pub fn compile_to_discard(plan: &LogicalPlan, options: &PipelineOptions) -> RuntimeResult<Self> {
-        Self::compile_to(plan, options, |_| Ok(Output::Discard))
+        Self::compile_to(plan, options, false, |_| Ok(Output::Discard))
     }
 
     /// Also keeps the results' current rows (the query writes a table) for pull queries.
@@ -209,11 +224,21 @@ impl Pipeline {
     fn compile_to(
         plan: &LogicalPlan,
         options: &PipelineOptions,
+        persistent: bool,
         output: impl FnOnce(&SchemaRef) -> RuntimeResult<Output>,
     ) -> RuntimeResult<Self> {
-        let mut compiler = Compiler { options, inputs: Vec::new(), joins: Vec::new(), aggregate: None, post_operators: None, rekeyed: false };
+        let mut compiler = Compiler {
+            options,
+            persistent,
+            inputs: Vec::new(),
+            joins: Vec::new(),
+            aggregate: None,
+            post_operators: None,
+            rekeyed: false,
+            repartition: None,
+        };
         let top_kind = compiler.compile_branch(plan, Target::Top)?;
-        let Compiler { inputs, joins, aggregate, post_operators, rekeyed, .. } = compiler;
+        let Compiler { inputs, joins, aggregate, post_operators, rekeyed, repartition, .. } = compiler;
         let post_operators = post_operators.unwrap_or_default();
         let last = if aggregate.is_some() {
             post_operators.last()
@@ -240,6 +265,7 @@ impl Pipeline {
             output_schema,
             changelogs: Vec::new(),
             materializer: None,
+            repartition,
         })
     }
 
@@ -254,6 +280,12 @@ impl Pipeline {
             let topic = changelog_topic(service_id, query_id, &s);
             (s, topic)
         }).collect();
+        if let Some(writer) = &mut self.repartition {
+            writer.topic = internal_topic(service_id, query_id, GROUP_BY_REPARTITION);
+            for input in self.inputs.iter_mut().filter(|i| i.internal) {
+                input.topic = writer.topic.clone();
+            }
+        }
         self.internal_topics()
     }
 
@@ -272,6 +304,17 @@ impl Pipeline {
         self.inputs.iter().map(|i| i.topic.clone()).collect()
     }
 
+    /// Whether input `input` is one side of a join: such inputs are read in timestamp order
+    /// against each other; the others (a single source, a repartition topic) as they come.
+    pub fn joins_input(&self, input: usize) -> bool {
+        self.inputs.get(input).is_some_and(|i| matches!(i.branch.target, Target::Join(..)))
+    }
+
+    /// The query's repartition topic, read back from its start (empty when it has none).
+    pub fn repartition_topics(&self) -> Vec<String> {
+        self.inputs.iter().filter(|i| i.internal).map(|i| i.topic.clone()).collect()
+    }
+
     /// The topic this query writes (empty for a transient query, which writes no topic).
     pub fn sink_topic(&self) -> &str {
         match &self.output {
@@ -285,7 +328,7 @@ impl Pipeline {
     pub fn seek(&mut self, position: Position) {
         // A join reads its tables from the beginning: only the streams start later.
         let single = self.inputs.len() == 1;
-        for input in &mut self.inputs {
+        for input in self.inputs.iter_mut().filter(|i| !i.internal) {
             if input.kind == SourceKind::Stream || single {
                 input.position = position;
             }
@@ -300,8 +343,16 @@ impl Pipeline {
         }
     }
 
-    /// The internal (changelog) topics this query writes, after [`Pipeline::set_query_id`].
+    /// The internal topics this query writes (changelogs, repartition topic), after
+    /// [`Pipeline::set_query_id`].
     pub fn internal_topics(&self) -> Vec<String> {
+        let mut topics = self.changelog_topics();
+        topics.extend(self.repartition_topics());
+        topics
+    }
+
+    /// The changelog topics its state is restored from (see [`Pipeline::restore`]).
+    pub fn changelog_topics(&self) -> Vec<String> {
         self.changelogs.iter().map(|(_, t)| t.clone()).collect()
     }
 
@@ -315,7 +366,7 @@ impl Pipeline {
         self.aggregate.as_ref().map_or(0, |a| a.state_entries()) + self.joins.iter().map(|j| j.operator.state_entries()).sum::<usize>()
     }
 
-    /// Rebuilds the state stores from records of one of [`Pipeline::internal_topics`], in
+    /// Rebuilds the state stores from records of one of [`Pipeline::changelog_topics`], in
     /// topic order (call before processing input).
     pub fn restore(&mut self, changelog_topic: &str, records: &[TopicRecord]) -> RuntimeResult<()> {
         let Some(store) = self.changelogs.iter().find(|(_, t)| t == changelog_topic).map(|(s, _)| s.clone()) else {
@@ -364,7 +415,7 @@ impl Pipeline {
                     topics.append(&sink.topic, None, record)?;
                 }
             }
-            for (topic, record) in out.changelog {
+            for (topic, record) in out.internal {
                 topics.append(&topic, None, record)?;
             }
         }
@@ -434,7 +485,7 @@ impl Pipeline {
                     changelog.push((topic.clone(), TopicRecord { key, value, timestamp, ..TopicRecord::default() }));
                 }
             }
-            let origin = out.origin.iter().map(|&r| flow.origin[r]).collect();
+            let origin: Vec<usize> = out.origin.iter().map(|&r| flow.origin[r]).collect();
             let joined = Flow { batch: out.batch, deleted: out.deleted, origin, keys: Some(out.keys) };
             flow = run_operators(&stage.branch.operators, stage.branch.kind, joined)?;
             if let (Some(visible), Some(keys)) = (stage.visible.as_mut(), flow.keys.as_mut()) {
@@ -457,10 +508,38 @@ impl Pipeline {
             }
             target = stage.branch.target;
         }
+        if let Target::Repartition = target {
+            let mut out = self.write_repartition(flow, records, errors)?;
+            changelog.append(&mut out);
+            return Ok(PipelineOutput { sink: Vec::new(), internal: changelog });
+        }
         let mut out = self.finish_top(flow, records, errors)?;
-        changelog.append(&mut out.changelog);
-        out.changelog = changelog;
+        changelog.append(&mut out.internal);
+        out.internal = changelog;
         Ok(out)
+    }
+
+    /// Sends rows to the repartition topic, keyed by their group; rows the aggregate would
+    /// skip (deletes, NULL group keys) stay behind.
+    fn write_repartition(&mut self, flow: Flow, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<Vec<(String, TopicRecord)>> {
+        let (Some(writer), Some(aggregate)) = (&self.repartition, &self.aggregate) else {
+            return Err(RuntimeError::Internal("a repartition branch without a repartition topic".into()));
+        };
+        let key_count = aggregate.key_count();
+        let keep: Vec<bool> = (0..flow.batch.num_rows())
+            .map(|row| !flow.deleted[row] && !flow.batch.columns()[..key_count].iter().any(|c| c.is_null(row)))
+            .collect();
+        let (batch, origin) = if keep.iter().all(|k| *k) {
+            (flow.batch, flow.origin)
+        } else {
+            let batch = filter_record_batch(&flow.batch, &BooleanArray::from(keep.clone()))?;
+            (batch, flow.origin.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(o, _)| o).collect())
+        };
+        // Like Kafka Streams, the repartitioned records carry the headers of their source record.
+        let headers: Vec<Headers> = origin.iter().map(|&r| records[r].headers.clone()).collect();
+        let rows = batch.num_rows();
+        let out = writer.write(&batch, &vec![false; rows], &vec![false; rows], &headers, errors)?;
+        Ok(out.into_iter().map(|r| (writer.topic.clone(), r)).collect())
     }
 
     /// Hands rows that reached the top to the aggregate or the output.
@@ -486,7 +565,7 @@ impl Pipeline {
                 // Like Kafka Streams, outputs carry the headers of the record they came from.
                 let headers: Vec<_> = origin.iter().map(|&r| records[r].headers.clone()).collect();
                 let keyless: Vec<bool> = origin.iter().map(|&r| !self.rekeyed && records[r].key.is_none()).collect();
-                Ok(PipelineOutput { sink: sink.write(&batch, &deleted, &keyless, &headers, errors)?, changelog: Vec::new() })
+                Ok(PipelineOutput { sink: sink.write(&batch, &deleted, &keyless, &headers, errors)?, internal: Vec::new() })
             }
             Output::Rows(held) => {
                 // A client sees changes, not records: on streams, records without a value
@@ -549,7 +628,7 @@ impl Pipeline {
                 }
             }
         }
-        Ok(PipelineOutput { sink, changelog })
+        Ok(PipelineOutput { sink, internal: changelog })
     }
 }
 
@@ -561,6 +640,9 @@ struct Compiler<'o> {
     aggregate: Option<AggregateOperator>,
     post_operators: Option<Vec<Operator>>,
     rekeyed: bool,
+    /// Compiling a persistent query (which may write internal topics).
+    persistent: bool,
+    repartition: Option<SinkWriter>,
 }
 
 impl Compiler<'_> {
@@ -587,6 +669,11 @@ impl Compiler<'_> {
                         operators.reverse();
                         self.post_operators = Some(std::mem::take(&mut operators));
                         self.rekeyed = true;
+                        if a.repartition && self.persistent && self.options.repartition_topics {
+                            if let Some(kind) = self.compile_repartition(a)? {
+                                return Ok(kind);
+                            }
+                        }
                         node = &a.input;
                     } else if let Some(x) = any.downcast_ref::<ExplodeNode>() {
                         let schema = Arc::new(x.schema.as_arrow().clone());
@@ -642,6 +729,7 @@ impl Compiler<'_> {
                     let kind = source.kind;
                     self.inputs.push(Input {
                         topic: source.topic.clone(),
+                        internal: false,
                         kind,
                         decoder: SourceDecoder::new(source)?,
                         position: 0,
@@ -654,6 +742,63 @@ impl Compiler<'_> {
                 }
             }
         }
+    }
+}
+
+impl Compiler<'_> {
+    /// Splits an aggregation at a repartition topic: the rows of the aggregate's input are
+    /// written to it keyed by their group (`__KEY_*` columns in the key, the arguments in the
+    /// value, event time as the record timestamp) and read back by an input of their own,
+    /// whose rows go to the aggregate. Returns `None`, to re-key in place, when a column
+    /// type cannot be written to a topic.
+    fn compile_repartition(&mut self, aggregate: &AggregateNode) -> RuntimeResult<Option<SourceKind>> {
+        let rows = aggregate.input.schema().as_arrow().clone();
+        let key_count = aggregate.key_count;
+        let mut columns = Vec::with_capacity(rows.fields().len());
+        for (i, field) in rows.fields().iter().enumerate().filter(|(_, f)| f.name() != SINK_TIMESTAMP) {
+            let Ok(data_type) = runnel_planner::types::from_arrow(field.data_type()) else {
+                tracing::debug!("column {} of type {} cannot be repartitioned: re-keying in place", field.name(), field.data_type());
+                return Ok(None);
+            };
+            let role = if i < key_count { ColumnRole::Key } else { ColumnRole::Value };
+            columns.push(runnel_planner::catalog::Column { name: field.name().clone(), data_type, role, header_key: None });
+        }
+        let def = SourceDef {
+            name: GROUP_BY_REPARTITION.to_string(),
+            kind: SourceKind::Stream,
+            columns,
+            // Named by `Pipeline::set_query_id`.
+            topic: String::new(),
+            key_format: runnel_planner::formats::FormatSpec::new(runnel_planner::FormatName::Json),
+            value_format: runnel_planner::formats::FormatSpec::new(runnel_planner::FormatName::Json),
+            timestamp: None,
+            window: None,
+            is_source: false,
+            statement: String::new(),
+            partitions: None,
+        };
+        let rows = Arc::new(rows);
+        self.repartition = Some(SinkWriter::new(&def, &rows)?);
+        // Read back: the scan's columns in the aggregate input's order, event time = ROWTIME.
+        let scan = runnel_planner::nodes::source_scan_schema(&def);
+        let exprs = rows
+            .fields()
+            .iter()
+            .map(|f| {
+                let name = if f.name() == SINK_TIMESTAMP { ROWTIME } else { f.name().as_str() };
+                let index = scan.index_of(name)?;
+                Ok(Arc::new(datafusion::physical_expr::expressions::Column::new(name, index)) as Arc<dyn PhysicalExpr>)
+            })
+            .collect::<RuntimeResult<Vec<_>>>()?;
+        self.inputs.push(Input {
+            topic: String::new(),
+            internal: true,
+            kind: SourceKind::Stream,
+            decoder: SourceDecoder::new(def)?,
+            position: 0,
+            branch: Branch { operators: vec![Operator::Project { exprs, schema: rows }], kind: SourceKind::Stream, target: Target::Top },
+        });
+        Ok(Some(self.compile_branch(&aggregate.input, Target::Repartition)?))
     }
 }
 
@@ -870,7 +1015,13 @@ impl SinkWriter {
         // A key-less sink writes null keys (an encoder cannot count rows of zero columns).
         let key_bytes =
             if keys.is_empty() { vec![Ok(None); rows] } else { encode(&self.key_format, &keys, &self.key_fields, Wrapping::Unwrapped)? };
-        let value_bytes = encode(&self.value_format, &values, &self.value_fields, self.value_wrapping)?;
+        let value_bytes = if values.is_empty() {
+            // Only a repartition topic's rows can have no value column (COUNT(*) grouped by
+            // the key columns): an empty JSON object, since a null value would read as a delete.
+            vec![Ok(Some(b"{}".to_vec())); rows]
+        } else {
+            encode(&self.value_format, &values, &self.value_fields, self.value_wrapping)?
+        };
         let ts = cast(batch.column(self.timestamp_idx), &DataType::Int64)?;
         let ts = ts.as_primitive::<arrow::datatypes::Int64Type>();
         let mut out = Vec::with_capacity(rows);

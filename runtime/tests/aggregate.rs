@@ -36,7 +36,7 @@ fn assert_restore_matches(sql: &str, split: usize) {
     for r in &all[..split] {
         let out = first.process(std::slice::from_ref(r), &mut errors).expect("runs");
         produced.extend(out.sink);
-        changelog.extend(out.changelog);
+        changelog.extend(out.internal);
     }
     assert!(!changelog.is_empty(), "state writes produce changelog records");
     drop(first);
@@ -96,7 +96,7 @@ fn restored_table_aggregate_retracts_rows_seen_before_the_restart() {
     for r in &all[..3] {
         let out = first.process(std::slice::from_ref(r), &mut errors).expect("runs");
         produced.extend(out.sink);
-        changelog.extend(out.changelog);
+        changelog.extend(out.internal);
     }
     let mut restored = compile(sql);
     assert_eq!(restored.internal_topics().len(), 2, "aggregate and source-row stores");

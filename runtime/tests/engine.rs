@@ -72,8 +72,47 @@ fn key_joins_need_the_same_partition_count_foreign_key_joins_do_not() {
         err.message,
         "Can't join `S` with `T` since the number of partitions don't match. `S` partitions = 2; `T` partitions = 3. Please repartition either one so that the number of partitions match."
     );
-    let err = engine.start_push_query("SELECT * FROM S JOIN T ON S.ID = T.ID EMIT CHANGES;", &BTreeMap::new()).err().expect("push query too");
+    let Err(err) = engine.start_push_query("SELECT * FROM S JOIN T ON S.ID = T.ID EMIT CHANGES;", &BTreeMap::new()) else {
+        panic!("the push query should be refused too");
+    };
     assert!(err.message.starts_with("Can't join `S` with `T`"), "{}", err.message);
     engine.execute_sql("CREATE TABLE FK AS SELECT F.ID, W FROM F JOIN T ON F.T_ID = T.ID;").expect("a foreign-key join re-keys: no check");
     engine.execute_sql("CREATE STREAM J2 AS SELECT S.ID, T_ID FROM S JOIN F ON S.ID = F.ID;").expect("same counts");
+}
+
+#[test]
+fn grouping_a_stream_by_a_value_column_goes_through_a_repartition_topic() {
+    let mut engine = Engine::new(BTreeMap::from([("cache.max.bytes.buffering".to_string(), "0".to_string())]));
+    engine.execute_sql("CREATE STREAM S (ID INT KEY, G STRING, V INT) WITH (kafka_topic='s', value_format='JSON', PARTITIONS=2);").expect("create");
+    engine.execute_sql("CREATE TABLE T AS SELECT G, COUNT(*) AS N, SUM(V) AS TOTAL FROM S GROUP BY G;").expect("ctas");
+    let repartition = engine.topic_names().into_iter().find(|t| t.ends_with("-Aggregate-GroupBy-repartition")).expect("a repartition topic");
+    assert_eq!(engine.topic_partitions(&repartition), Some(2), "partitioned like the source");
+    for (id, g, v, ts) in [(1i32, "a", 10, 1), (2, "b", 20, 2), (3, "a", 30, 3)] {
+        let value = format!(r#"{{"G": "{g}", "V": {v}}}"#);
+        engine
+            .produce("s", TopicRecord { key: Some(id.to_be_bytes().to_vec()), value: Some(value.into_bytes()), timestamp: ts, ..Default::default() })
+            .expect("produce");
+    }
+    engine.process().expect("process");
+    let moved = engine.records(&repartition);
+    assert_eq!(moved.len(), 3, "every row went through the repartition topic");
+    assert_eq!(moved.iter().map(|r| r.timestamp).collect::<Vec<_>>(), vec![1, 2, 3], "with its event time");
+    let out: Vec<(String, serde_json::Value, i64)> = engine
+        .records("T")
+        .iter()
+        .map(|r| {
+            let key = String::from_utf8(r.key.clone().expect("key")).expect("utf8");
+            (key, serde_json::from_slice(r.value.as_deref().expect("value")).expect("json"), r.timestamp)
+        })
+        .collect();
+    assert_eq!(
+        out,
+        vec![
+            ("a".into(), serde_json::json!({"N": 1, "TOTAL": 10}), 1),
+            ("b".into(), serde_json::json!({"N": 1, "TOTAL": 20}), 2),
+            ("a".into(), serde_json::json!({"N": 2, "TOTAL": 40}), 3),
+        ]
+    );
+    engine.execute_sql("CREATE TABLE BY_KEY AS SELECT ID, COUNT(*) AS N FROM S GROUP BY ID;").expect("ctas by key");
+    assert_eq!(engine.topic_names().iter().filter(|t| t.ends_with("-repartition")).count(), 1, "grouping by the key does not repartition");
 }

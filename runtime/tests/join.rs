@@ -42,7 +42,7 @@ fn assert_restore_matches(sql: &str, inputs: &[(String, TopicRecord)], split: us
     for r in &inputs[..split] {
         let out = feed(&mut first, r);
         produced.extend(out.sink);
-        changelog.extend(out.changelog);
+        changelog.extend(out.internal);
     }
     drop(first);
     let mut restored = compile(sql);

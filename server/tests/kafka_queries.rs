@@ -220,3 +220,67 @@ async fn a_join_over_two_backlogged_topics_follows_their_timestamps() {
     .await
     .expect("test thread");
 }
+
+/// The latest value of each key of `records` (a table's current rows), as text.
+fn latest_by_key(records: &[TopicRecord]) -> BTreeMap<String, String> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).to_string(),
+                String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Two servers run the same grouped query (same consumer group), so each consumes some of
+/// the source's partitions. Grouping by a value column sends every row through the query's
+/// repartition topic to its group's partition, so each group is counted by one server from
+/// all of its rows: the table's latest row per group is the full count. (Re-keying in place,
+/// each server would publish its own partial counts.) Offsets reset to `latest`, which must
+/// not skip the repartition topic's first records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_sharing_a_grouped_query_count_each_group_once_through_the_repartition_topic() {
+    let broker = EmbeddedBroker::start("127.0.0.1:0").await.expect("broker starts");
+    let config = KafkaConfig::new(broker.bootstrap_servers());
+    tokio::task::spawn_blocking(move || {
+        const DDL: &str = "CREATE STREAM CLICKS (USER STRING KEY, PAGE STRING) WITH (kafka_topic='clicks', value_format='JSON', partitions=2);";
+        const CTAS: &str = "CREATE TABLE HITS AS SELECT PAGE, COUNT(*) AS N FROM CLICKS GROUP BY PAGE;";
+        let latest_offsets = properties();
+        let mut first = Engine::with_kafka(latest_offsets.clone(), config.clone()).expect("first server connects");
+        first.execute_sql(DDL).expect("create stream");
+        first.execute_sql(CTAS).expect("ctas");
+        let repartition = first.topic_names().into_iter().find(|t| t.ends_with("-Aggregate-GroupBy-repartition")).expect("repartition topic");
+        assert_eq!(first.topic_partitions(&repartition), Some(2));
+        let mut second = Engine::with_kafka(latest_offsets, config).expect("second server connects");
+        second.execute_sql(DDL).expect("create stream again");
+        second.execute_sql(CTAS).expect("same query on the second server");
+
+        // Once the group gave each server its share of the source and repartition
+        // partitions, users spread over both partitions click pages. (State is restored when
+        // a query starts, not when a rebalance moves partitions: see docs/architecture.md.)
+        let stat = |engine: &Engine, read: fn(&runnel_runtime::kafka::query::QueryStats) -> u64| engine.query_stats("CTAS_HITS_0").map_or(0, |s| read(&s));
+        let assigned = |s: &runnel_runtime::kafka::query::QueryStats| s.assigned_partitions.load(std::sync::atomic::Ordering::Relaxed);
+        let consumed = |s: &runnel_runtime::kafka::query::QueryStats| s.consumed.load(std::sync::atomic::Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while stat(&first, assigned) != 2 || stat(&second, assigned) != 2 {
+            assert!(Instant::now() < deadline, "the group should split 4 partitions: {} and {}", stat(&first, assigned), stat(&second, assigned));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+        let clicks = 60u64;
+        for click in 0..clicks {
+            let user = format!("user{}", click % 7);
+            let page = format!("page{}", click % 3);
+            first.produce("clicks", record(&user, &format!(r#"{{"page": "{page}"}}"#), click as i64)).expect("produce");
+            *totals.entry(page).or_default() += 1;
+        }
+        let expected: BTreeMap<String, String> = totals.iter().map(|(page, n)| (page.clone(), format!(r#"{{"N":{n}}}"#))).collect();
+        let out = await_until(&first, "HITS", |records| latest_by_key(records) == expected);
+        assert_eq!(latest_by_key(&out), expected, "every group counted once, from all of its rows, over {clicks} clicks");
+        assert!(stat(&first, consumed) > 0 && stat(&second, consumed) > 0, "both servers took part");
+    })
+    .await
+    .expect("test body");
+}

@@ -158,6 +158,11 @@ impl AggregateOperator {
     }
 
     /// Records dropped because their window had closed.
+    /// How many leading input columns are the group key.
+    pub fn key_count(&self) -> usize {
+        self.key_count
+    }
+
     pub fn late_records(&self) -> u64 {
         self.late_records
     }

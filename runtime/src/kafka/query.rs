@@ -46,6 +46,8 @@ pub struct QueryStats {
     /// Entries held in the query's state stores (aggregates, join buffers and tables) after
     /// the last batch: what its memory grows with.
     pub state_entries: AtomicU64,
+    /// Input partitions (sources and repartition topics) the consumer group gave this server.
+    pub assigned_partitions: AtomicU64,
     /// Set when the query stopped on an error it cannot skip (e.g. the cluster rejected output).
     pub failure: Mutex<Option<String>>,
 }
@@ -79,7 +81,9 @@ impl KafkaQuery {
             .set("isolation.level", "read_uncommitted")
             .create()
             .map_err(|e| kafka_error("cannot create a Kafka consumer", e))?;
+        start_at_beginning(&consumer, &pipeline.repartition_topics())?;
         let topics = pipeline.input_topics();
+        let joined: Vec<bool> = (0..topics.len()).map(|i| pipeline.joins_input(i)).collect();
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names).map_err(|e| kafka_error(&format!("cannot subscribe to {}", names.join(", ")), e))?;
         let producer = tracked_producer(config)?;
@@ -89,6 +93,8 @@ impl KafkaQuery {
             id: id.to_string(),
             merge: InputMerge::default(),
             processed: HashMap::new(),
+            merged: joined.iter().filter(|j| **j).count() > 1,
+            joined,
             topics,
             consumer,
             producer,
@@ -120,7 +126,7 @@ impl Drop for KafkaQuery {
 
 /// Rebuilds the query's state stores from their changelog topics before it consumes input.
 fn restore_state(pipeline: &mut Pipeline, config: &KafkaConfig) -> RuntimeResult<()> {
-    let changelogs = pipeline.internal_topics();
+    let changelogs = pipeline.changelog_topics();
     if changelogs.is_empty() {
         return Ok(());
     }
@@ -129,6 +135,34 @@ fn restore_state(pipeline: &mut Pipeline, config: &KafkaConfig) -> RuntimeResult
         let Some(partitions) = partition_count(reader.client(), &topic)? else { continue };
         let records = read_to_end(&reader, &topic, partitions, REQUEST_TIMEOUT)?;
         pipeline.restore(&topic, &records)?;
+    }
+    Ok(())
+}
+
+/// Makes the group read `topics` (the query's own repartition topics) from their first record
+/// when it has no position there yet, whatever `auto.offset.reset` says for the sources:
+/// every record written there is the query's own and must be processed.
+fn start_at_beginning(consumer: &BaseConsumer, topics: &[String]) -> RuntimeResult<()> {
+    for topic in topics {
+        let Some(partitions) = partition_count(consumer.client(), topic)? else {
+            return Err(RuntimeError::Execution(format!("the repartition topic {topic} does not exist")));
+        };
+        let mut wanted = TopicPartitionList::new();
+        for p in 0..partitions {
+            wanted.add_partition(topic, p);
+        }
+        let committed = consumer.committed_offsets(wanted, REQUEST_TIMEOUT).map_err(|e| kafka_error(&format!("cannot read the offsets of {topic}"), e))?;
+        let mut start = TopicPartitionList::new();
+        for element in committed.elements() {
+            if !matches!(element.offset(), Offset::Offset(_)) {
+                start
+                    .add_partition_offset(topic, element.partition(), Offset::Offset(0))
+                    .map_err(|e| kafka_error("cannot build the offsets to commit", e))?;
+            }
+        }
+        if start.count() > 0 {
+            consumer.commit(&start, CommitMode::Sync).map_err(|e| kafka_error(&format!("cannot set the start of {topic}"), e))?;
+        }
     }
     Ok(())
 }
@@ -240,6 +274,10 @@ struct Worker {
     processed: HashMap<(usize, i32), i64>,
     /// The pipeline's input topics (a record's input is the index of its topic here).
     topics: Vec<String>,
+    /// Per input: whether it is a side of a join (see [`Pipeline::joins_input`]).
+    joined: Vec<bool>,
+    /// Several join inputs: records are merged in timestamp order ([`InputMerge`]).
+    merged: bool,
     consumer: BaseConsumer,
     producer: TrackedProducer,
     pipeline: Pipeline,
@@ -256,6 +294,9 @@ impl Worker {
         while !self.stop.load(Ordering::Acquire) {
             batch.clear();
             self.fill(&mut batch);
+            if let Ok(assignment) = self.consumer.assignment() {
+                self.stats.assigned_partitions.store(assignment.count() as u64, Ordering::Relaxed);
+            }
             if batch.records.is_empty() {
                 continue;
             }
@@ -276,7 +317,7 @@ impl Worker {
 
     /// Waits up to [`POLL_WAIT`] for a record, then takes whatever else is already buffered.
     fn fill(&mut self, batch: &mut Batch) {
-        if self.topics.len() > 1 {
+        if self.merged {
             return self.fill_merged(batch);
         }
         let mut wait = POLL_WAIT;
@@ -304,7 +345,7 @@ impl Worker {
         // Assigned partitions that have sent nothing yet are waited for, too.
         if let Ok(assignment) = self.consumer.assignment() {
             for element in assignment.elements() {
-                if let Some(input) = self.topics.iter().position(|t| t == element.topic()) {
+                if let Some(input) = self.topics.iter().position(|t| t == element.topic()).filter(|&i| self.joined[i]) {
                     self.merge.queue(input, element.partition());
                 }
             }
@@ -319,7 +360,13 @@ impl Worker {
                 match self.consumer.poll(wait) {
                     Some(Ok(message)) => {
                         if let Some(input) = self.topics.iter().position(|t| t == message.topic()) {
-                            self.merge.push(input, to_record(&message));
+                            if self.joined[input] {
+                                self.merge.push(input, to_record(&message));
+                            } else {
+                                // Not a join side (a repartition topic after the join): as it comes.
+                                batch.inputs.push(input);
+                                batch.records.push(to_record(&message));
+                            }
                             polled += 1;
                         }
                     }
@@ -350,7 +397,7 @@ impl Worker {
             let end = batch.inputs[start..].iter().position(|i| *i != input).map_or(len, |n| start + n);
             let mut out = self.pipeline.process_input(input, &batch.records[start..end], errors)?;
             outputs.sink.append(&mut out.sink);
-            outputs.changelog.append(&mut out.changelog);
+            outputs.internal.append(&mut out.internal);
             start = end;
         }
         if !errors.is_empty() {
@@ -368,8 +415,8 @@ impl Worker {
         for record in &outputs.sink {
             send(&self.producer, &sink, None, record)?;
         }
-        for (changelog, record) in &outputs.changelog {
-            send(&self.producer, changelog, None, record)?;
+        for (topic, record) in &outputs.internal {
+            send(&self.producer, topic, None, record)?;
         }
         flush(&self.producer)?;
         self.stats.produced.fetch_add(outputs.sink.len() as u64, Ordering::Relaxed);

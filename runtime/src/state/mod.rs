@@ -29,5 +29,10 @@ pub trait StateStore: Send {
 
 /// The changelog topic of `store` for the query `query_id` of service `service_id`.
 pub fn changelog_topic(service_id: &str, query_id: &str, store: &str) -> String {
-    format!("_runnel-{service_id}-query_{query_id}-{store}-changelog")
+    internal_topic(service_id, query_id, &format!("{store}-changelog"))
+}
+
+/// An internal topic `name` of the query `query_id` of service `service_id`.
+pub fn internal_topic(service_id: &str, query_id: &str, name: &str) -> String {
+    format!("_runnel-{service_id}-query_{query_id}-{name}")
 }
