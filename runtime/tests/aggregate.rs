@@ -146,3 +146,36 @@ fn late_records_beyond_grace_are_dropped_and_counted() {
     assert_eq!(out.sink.len(), 3, "the record at 2 is late: its window closed at 10 + 5");
     assert_eq!(p.late_records(), 1);
 }
+
+/// Windows evicted by retention are deleted in the changelog too: compacted, it holds only the
+/// live windows, and a query restored from it holds what the uninterrupted one holds.
+#[test]
+fn evicted_windows_are_tombstoned_in_the_changelog() {
+    let sql = "CREATE STREAM S (K STRING KEY, V INT) WITH (kafka_topic='s', value_format='JSON');
+        CREATE TABLE T AS SELECT K, COUNT(*) AS C FROM S
+          WINDOW TUMBLING (SIZE 1 SECOND, RETENTION 2 SECONDS, GRACE PERIOD 0 SECONDS) GROUP BY K;";
+    let mut errors = Vec::new();
+    let mut live = compile(sql);
+    let mut changelog: Vec<(String, TopicRecord)> = Vec::new();
+    for r in inputs() {
+        changelog.extend(live.process(std::slice::from_ref(&r), &mut errors).expect("runs").internal);
+    }
+    assert!(errors.is_empty(), "{errors:?}");
+    // Ten records one second apart, 2 s retention: only the last windows are live.
+    let live_entries = live.state_entries();
+    assert!(live_entries > 0 && live_entries < 10, "retention bounds the windows: {live_entries}");
+    let tombstones = changelog.iter().filter(|(_, r)| r.value.is_none()).count();
+    assert!(tombstones >= 10 - live_entries, "every evicted window is deleted: {tombstones} tombstones");
+    let mut compacted = std::collections::BTreeMap::new();
+    for (_, r) in &changelog {
+        compacted.insert(r.key.clone(), r.value.is_some());
+    }
+    assert_eq!(compacted.values().filter(|present| **present).count(), live_entries, "compacted, the changelog holds the live windows");
+
+    let mut restored = compile(sql);
+    for topic in restored.changelog_topics() {
+        let records: Vec<TopicRecord> = changelog.iter().filter(|(t, _)| *t == topic).map(|(_, r)| r.clone()).collect();
+        restored.restore(&topic, &records).expect("restores");
+    }
+    assert_eq!(restored.state_entries(), live_entries);
+}

@@ -354,12 +354,28 @@ impl AggregateOperator {
             }
             start += advance;
         }
-        // A time window starts `size` before it ends, so the expired ones (start before
-        // `oldest_start`) are exactly those ending before `oldest_start + size`: bounding the
-        // scan there keeps this per-row check proportional to what it evicts.
-        let oldest_start = self.max_window_start.saturating_sub(def.retention);
-        self.windows.evict(oldest_start.saturating_add(size).saturating_sub(1), |w| w.start < oldest_start);
+        self.evict_expired();
         Ok(())
+    }
+
+    /// Evicts the windows out of retention: time windows that started more than the retention
+    /// before the latest window start, sessions that ended more than the retention before
+    /// stream time.
+    fn evict_expired(&mut self) {
+        let Some(def) = self.window else { return };
+        match def.kind {
+            WindowKind::Tumbling { size } | WindowKind::Hopping { size, .. } => {
+                // A time window starts `size` before it ends, so the expired ones (start before
+                // `oldest_start`) are exactly those ending before `oldest_start + size`: bounding
+                // the scan there keeps this per-row check proportional to what it evicts.
+                let oldest_start = self.max_window_start.saturating_sub(def.retention);
+                self.windows.evict(oldest_start.saturating_add(size).saturating_sub(1), |w| w.start < oldest_start);
+            }
+            WindowKind::Session { .. } => {
+                let oldest_end = self.stream_time.saturating_sub(def.retention);
+                self.windows.evict(oldest_end, |w| w.end <= oldest_end);
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -380,8 +396,7 @@ impl AggregateOperator {
         if self.emit_final {
             self.close_windows(self.stream_time, out)?;
         }
-        let oldest_end = self.stream_time.saturating_sub(def.retention);
-        self.windows.evict(oldest_end, |w| w.end <= oldest_end);
+        self.evict_expired();
         let merging = self.windows.overlapping(&key, timestamp.saturating_sub(gap), timestamp.saturating_add(gap));
         let start = merging.iter().map(|w| w.start).min().unwrap_or(timestamp).min(timestamp);
         let end = merging.iter().map(|w| w.end).max().unwrap_or(timestamp).max(timestamp);
@@ -628,7 +643,10 @@ impl AggregateOperator {
                 self.groups.restore(key, state);
             }
         }
-        // Restoring is not a write.
+        // Windows the changelog still holds but retention has passed (written before their
+        // eviction's tombstone, or by an older version) are dropped now, not kept until the
+        // next record. Restoring is not a write.
+        self.evict_expired();
         self.groups.take_dirty();
         self.windows.take_dirty();
         Ok(())

@@ -127,12 +127,13 @@ impl<V> WindowStore<V> {
     }
 
     /// Removes windows that `expired` says are out of retention (checked in end order up to
-    /// `max_end`); eviction is not a write, so nothing goes to the changelog (the changelog
-    /// topic's own retention drops them). Returns how many were evicted.
+    /// `max_end`). An eviction is a delete: the changelog gets a tombstone for each window, so
+    /// a compacted changelog holds only live windows and a restore rebuilds just those (the
+    /// brokers here do not compact or expire by time). Returns how many were evicted.
     pub fn evict(&mut self, max_end: i64, expired: impl Fn(&WindowKey) -> bool) -> usize {
         let doomed: Vec<WindowKey> = self.ending_by(max_end).into_iter().filter(|w| expired(w)).collect();
         for w in &doomed {
-            self.take(w);
+            self.remove(w);
         }
         doomed.len()
     }
@@ -188,9 +189,11 @@ mod tests {
         assert_eq!(store.overlapping(b"k", 8, 25), vec![w("k", 0, 10), w("k", 20, 30)]);
         assert_eq!(store.overlapping(b"k", 11, 15), vec![]);
         assert_eq!(store.ending_by(10), vec![w("j", 0, 5), w("k", 0, 10)]);
+        assert_eq!(store.take_dirty().len(), 3);
         assert_eq!(store.evict(10, |x| x.end < 8), 1);
         assert_eq!(store.entries(), 2);
-        assert_eq!(store.take_dirty().len(), 3);
+        assert_eq!(store.take_dirty(), vec![w("j", 0, 5)], "an eviction is written to the changelog");
+        assert_eq!(store.get(&w("j", 0, 5)), None);
         assert_eq!(WindowKey::from_bytes(&w("k", 1, 2).to_bytes()), Some(w("k", 1, 2)));
     }
 }
