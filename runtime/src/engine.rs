@@ -28,7 +28,7 @@ use crate::state::TableStore;
 use crate::push::{end_position, PushQuery, ResultColumn, StartFrom, TopicPrint, TopicTap, TransientQuery, RESULT_CHANNEL_CAPACITY};
 use crate::source::RecordError;
 pub use crate::topic::TopicRecord;
-use crate::kafka::query::{KafkaQuery, QueryStats};
+use crate::kafka::query::{CommitPolicy, KafkaQuery, QueryStats};
 use crate::kafka::command_log::CommandLog;
 use crate::kafka::{KafkaConfig, KafkaTopics, TopicFeed};
 use crate::topic::{MemoryTopics, TopicStore};
@@ -256,7 +256,15 @@ impl Engine {
                 } else {
                     self.config.get(AUTO_OFFSET_RESET).or_else(|| self.config.get(STREAMS_AUTO_OFFSET_RESET)).unwrap_or("latest")
                 };
-                QueryTask::Kafka(KafkaQuery::start(&id, &group, reset, pipeline, kafka, self.processing_log.clone())?)
+                QueryTask::Kafka(KafkaQuery::start(
+                    &id,
+                    &group,
+                    reset,
+                    pipeline,
+                    kafka,
+                    self.processing_log.clone(),
+                    CommitPolicy::from_properties(&self.config.properties),
+                )?)
             }
         };
         self.queries.push(RunningQuery { id, task, internal });

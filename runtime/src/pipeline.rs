@@ -356,6 +356,13 @@ impl Pipeline {
         self.changelogs.iter().map(|(_, t)| t.clone()).collect()
     }
 
+    /// Whether the query's results are updates of a key that may be coalesced (an aggregate
+    /// with `cache.max.bytes.buffering` > 0): a runner may then hold them back and emit only
+    /// the last one per key per commit interval.
+    pub fn coalesces_updates(&self) -> bool {
+        self.aggregate.as_ref().is_some_and(|a| a.coalesces())
+    }
+
     /// Records dropped because their window had closed (late beyond the grace period).
     pub fn late_records(&self) -> u64 {
         self.aggregate.as_ref().map_or(0, |a| a.late_records())

@@ -284,3 +284,39 @@ async fn servers_sharing_a_grouped_query_count_each_group_once_through_the_repar
     .await
     .expect("test body");
 }
+
+/// With the record cache on (`cache.max.bytes.buffering` > 0), an aggregate's updates are held
+/// until the commit and only the last one per key is emitted; with it off, every update is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregate_updates_coalesce_per_commit_interval_unless_the_cache_is_off() {
+    let broker = EmbeddedBroker::start("127.0.0.1:0").await.expect("broker starts");
+    let config = KafkaConfig::new(broker.bootstrap_servers());
+    tokio::task::spawn_blocking(move || {
+        const DDL: &str = "CREATE STREAM CLICKS (USER STRING KEY, PAGE STRING) WITH (kafka_topic='clicks', value_format='JSON', partitions=1);";
+        let cached = BTreeMap::from([
+            ("auto.offset.reset".to_string(), "earliest".to_string()),
+            ("commit.interval.ms".to_string(), "5000".to_string()),
+        ]);
+        let mut engine = Engine::with_kafka(cached, config.clone()).expect("engine connects");
+        engine.execute_sql(DDL).expect("create stream");
+        engine.execute_sql("CREATE TABLE CACHED AS SELECT USER, COUNT(*) AS N FROM CLICKS GROUP BY USER;").expect("ctas");
+        let mut uncached_properties = properties();
+        uncached_properties.insert("cache.max.bytes.buffering".to_string(), "0".to_string());
+        let mut uncached = Engine::with_kafka(uncached_properties, config).expect("engine connects");
+        uncached.execute_sql(DDL).expect("create stream");
+        uncached.execute_sql("CREATE TABLE EVERY AS SELECT USER, COUNT(*) AS N FROM CLICKS GROUP BY USER;").expect("ctas");
+        // Clicks trickle in, so the queries see them in many small batches.
+        for i in 0..30 {
+            engine.produce("clicks", record("ann", r#"{"page": "home"}"#, i)).expect("produce");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let every = await_records(&uncached, "EVERY", 30);
+        assert_eq!(every.len(), 30, "without the cache every update is emitted");
+        let done = |records: &[TopicRecord]| latest_by_key(records).get("ann").map(String::as_str) == Some(r#"{"N":30}"#);
+        let cached_out = await_until(&engine, "CACHED", done);
+        assert!(done(&cached_out), "the held result is emitted at the commit");
+        assert!(cached_out.len() <= 3, "updates coalesce per commit interval, not per batch: {} records", cached_out.len());
+    })
+    .await
+    .expect("test body");
+}

@@ -158,6 +158,11 @@ impl AggregateOperator {
     }
 
     /// Records dropped because their window had closed.
+    /// Whether results are coalesced per key (`cache.max.bytes.buffering` > 0).
+    pub fn coalesces(&self) -> bool {
+        self.coalesce
+    }
+
     /// How many leading input columns are the group key.
     pub fn key_count(&self) -> usize {
         self.key_count

@@ -35,6 +35,107 @@ const MAX_START_WAIT: Duration = Duration::from_secs(3);
 /// Records a query with several inputs buffers for its merge; beyond it, it stops polling.
 const PENDING_LIMIT: usize = 2 * MAX_BATCH;
 
+/// When a query whose results coalesce (see [`Pipeline::coalesces_updates`]) emits them:
+/// Kafka Streams' record cache, flushed on commit. Other queries emit every batch.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitPolicy {
+    /// `commit.interval.ms` (ksqlDB's default: 2000).
+    pub interval: Duration,
+    /// `cache.max.bytes.buffering` (default 10 MB): held results beyond it are emitted early.
+    pub max_bytes: usize,
+}
+
+impl CommitPolicy {
+    /// Reads `[ksql.streams.]commit.interval.ms` and `[ksql.streams.]cache.max.bytes.buffering`.
+    pub fn from_properties(properties: &std::collections::BTreeMap<String, String>) -> Self {
+        let get = |k: &str| {
+            properties.get(k).or_else(|| properties.get(&format!("ksql.streams.{k}"))).and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        CommitPolicy {
+            interval: Duration::from_millis(get("commit.interval.ms").unwrap_or(2000)),
+            max_bytes: get("cache.max.bytes.buffering").map_or(10 * 1024 * 1024, |b| b as usize),
+        }
+    }
+}
+
+/// Results held back until the next commit, the last one per key (sink records by key,
+/// changelog records by topic and key), with the input offsets they account for.
+struct HeldResults {
+    policy: CommitPolicy,
+    since: Instant,
+    sink: Vec<Option<TopicRecord>>,
+    sink_index: HashMap<Option<Vec<u8>>, usize>,
+    internal: Vec<Option<(String, TopicRecord)>>,
+    internal_index: HashMap<(String, Option<Vec<u8>>), usize>,
+    offsets: HashMap<(usize, i32), i64>,
+    bytes: usize,
+    /// Input records these results account for.
+    consumed: u64,
+}
+
+impl HeldResults {
+    fn new(policy: CommitPolicy) -> Self {
+        HeldResults {
+            policy,
+            since: Instant::now(),
+            sink: Vec::new(),
+            sink_index: HashMap::new(),
+            internal: Vec::new(),
+            internal_index: HashMap::new(),
+            offsets: HashMap::new(),
+            bytes: 0,
+            consumed: 0,
+        }
+    }
+
+    fn size(record: &TopicRecord) -> usize {
+        record.key.as_ref().map_or(0, Vec::len) + record.value.as_ref().map_or(0, Vec::len) + 16
+    }
+
+    fn hold_sink(&mut self, record: TopicRecord) {
+        self.bytes += Self::size(&record);
+        if let Some(old) = self.sink_index.insert(record.key.clone(), self.sink.len()) {
+            self.sink[old] = None;
+        }
+        self.sink.push(Some(record));
+    }
+
+    fn hold_internal(&mut self, topic: String, record: TopicRecord) {
+        self.bytes += Self::size(&record);
+        if let Some(old) = self.internal_index.insert((topic.clone(), record.key.clone()), self.internal.len()) {
+            self.internal[old] = None;
+        }
+        self.internal.push(Some((topic, record)));
+    }
+
+    /// Whether the commit interval has passed or the held bytes exceed the cache.
+    fn due(&self) -> bool {
+        self.since.elapsed() >= self.policy.interval || self.bytes > self.policy.max_bytes
+    }
+
+    /// Takes the held records, in the order of their last update.
+    fn take(&mut self) -> Released {
+        self.since = Instant::now();
+        self.bytes = 0;
+        self.sink_index.clear();
+        self.internal_index.clear();
+        Released {
+            sink: std::mem::take(&mut self.sink).into_iter().flatten().collect(),
+            internal: std::mem::take(&mut self.internal).into_iter().flatten().collect(),
+            offsets: std::mem::take(&mut self.offsets),
+            consumed: std::mem::take(&mut self.consumed),
+        }
+    }
+}
+
+/// What [`HeldResults`] lets go at a commit.
+struct Released {
+    sink: Vec<TopicRecord>,
+    internal: Vec<(String, TopicRecord)>,
+    offsets: HashMap<(usize, i32), i64>,
+    consumed: u64,
+}
+
 /// What a running query reports about itself; read without stopping it.
 #[derive(Debug, Default)]
 pub struct QueryStats {
@@ -69,6 +170,7 @@ impl KafkaQuery {
         mut pipeline: Pipeline,
         config: &KafkaConfig,
         processing_log: Option<String>,
+        policy: CommitPolicy,
     ) -> RuntimeResult<Self> {
         restore_state(&mut pipeline, config)?;
         let consumer: BaseConsumer = config
@@ -89,8 +191,12 @@ impl KafkaQuery {
         let producer = tracked_producer(config)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(QueryStats::default());
+        let held = pipeline.coalesces_updates().then(|| HeldResults::new(policy));
+        let repartition_topics = pipeline.repartition_topics();
         let worker = Worker {
             id: id.to_string(),
+            held,
+            repartition_topics,
             merge: InputMerge::default(),
             processed: HashMap::new(),
             merged: joined.iter().filter(|j| **j).count() > 1,
@@ -267,8 +373,22 @@ impl Batch {
     }
 }
 
+/// Per input and partition, the offset after the batch's last record there.
+fn batch_offsets(batch: &Batch) -> HashMap<(usize, i32), i64> {
+    let mut next: HashMap<(usize, i32), i64> = HashMap::new();
+    for (input, r) in batch.inputs.iter().zip(&batch.records) {
+        let entry = next.entry((*input, r.partition)).or_insert(r.offset + 1);
+        *entry = (*entry).max(r.offset + 1);
+    }
+    next
+}
+
 struct Worker {
     id: String,
+    /// Results held until the next commit (queries whose results coalesce).
+    held: Option<HeldResults>,
+    /// The query's repartition topics: their records are rows, never coalesced.
+    repartition_topics: Vec<String>,
     merge: InputMerge,
     /// The offset after the last processed record, per (input, partition).
     processed: HashMap<(usize, i32), i64>,
@@ -297,10 +417,8 @@ impl Worker {
             if let Ok(assignment) = self.consumer.assignment() {
                 self.stats.assigned_partitions.store(assignment.count() as u64, Ordering::Relaxed);
             }
-            if batch.records.is_empty() {
-                continue;
-            }
-            if let Err(e) = self.process(&batch, &mut errors) {
+            let outcome = if batch.records.is_empty() { self.emit_held(false) } else { self.process(&batch, &mut errors) };
+            if let Err(e) = outcome {
                 tracing::error!("query stopped: {e}");
                 if let Ok(mut failure) = self.stats.failure.lock() {
                     *failure = Some(e.to_string());
@@ -308,8 +426,12 @@ impl Worker {
                 return;
             }
         }
-        // Batches are committed asynchronously; on a stop, wait for the last positions so
-        // that a restart does not reprocess.
+        // Held results go out now. Batches are committed asynchronously; on a stop, wait for
+        // the last positions so that a restart does not reprocess.
+        if let Err(e) = self.emit_held(true) {
+            tracing::warn!("query {}: {e}", self.id);
+            return;
+        }
         if let Err(e) = self.commit_offsets(&self.processed, CommitMode::Sync) {
             tracing::warn!("query {}: {e}", self.id);
         }
@@ -411,6 +533,26 @@ impl Worker {
                 }
             }
         }
+        self.stats.state_entries.store(self.pipeline.state_entries() as u64, Ordering::Relaxed);
+        if let Some(held) = self.held.as_mut() {
+            // Rows for the repartition topic go now; results wait for the commit, coalesced.
+            for (topic, record) in outputs.internal {
+                if self.repartition_topics.contains(&topic) {
+                    send(&self.producer, &topic, None, &record)?;
+                } else {
+                    held.hold_internal(topic, record);
+                }
+            }
+            for record in outputs.sink {
+                held.hold_sink(record);
+            }
+            for (key, offset) in batch_offsets(batch) {
+                let entry = held.offsets.entry(key).or_insert(offset);
+                *entry = (*entry).max(offset);
+            }
+            held.consumed += len as u64;
+            return self.emit_held(false);
+        }
         let sink = self.pipeline.sink_topic().to_string();
         for record in &outputs.sink {
             send(&self.producer, &sink, None, record)?;
@@ -420,21 +562,37 @@ impl Worker {
         }
         flush(&self.producer)?;
         self.stats.produced.fetch_add(outputs.sink.len() as u64, Ordering::Relaxed);
-        self.commit(batch)?;
+        self.commit(batch_offsets(batch))?;
         self.stats.consumed.fetch_add(len as u64, Ordering::Relaxed);
-        self.stats.state_entries.store(self.pipeline.state_entries() as u64, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Commits, per topic and partition, the offset after the last record of the batch.
-    /// The batch's output is acknowledged: its offsets are committed without waiting for the
-    /// broker (a lost commit only means reprocessing, at-least-once still holds).
-    fn commit(&mut self, batch: &Batch) -> RuntimeResult<()> {
-        let mut next: HashMap<(usize, i32), i64> = HashMap::new();
-        for (input, r) in batch.inputs.iter().zip(&batch.records) {
-            let entry = next.entry((*input, r.partition)).or_insert(r.offset + 1);
-            *entry = (*entry).max(r.offset + 1);
+    /// Sends the held results and commits the offsets they account for, when the commit is
+    /// due (or `now`).
+    fn emit_held(&mut self, now: bool) -> RuntimeResult<()> {
+        let Some(held) = self.held.as_mut() else { return Ok(()) };
+        if !(now || held.due()) || (held.offsets.is_empty() && held.sink.is_empty() && held.internal.is_empty()) {
+            return Ok(());
         }
+        let Released { sink: sink_records, internal, offsets, consumed } = held.take();
+        let sink = self.pipeline.sink_topic().to_string();
+        for record in &sink_records {
+            send(&self.producer, &sink, None, record)?;
+        }
+        for (topic, record) in &internal {
+            send(&self.producer, topic, None, record)?;
+        }
+        flush(&self.producer)?;
+        self.stats.produced.fetch_add(sink_records.len() as u64, Ordering::Relaxed);
+        self.commit(offsets)?;
+        self.stats.consumed.fetch_add(consumed, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Commits the offsets `next` (per input and partition, the offset after the last record
+    /// processed), whose output is acknowledged: without waiting for the broker (a lost commit
+    /// only means reprocessing, at-least-once still holds).
+    fn commit(&mut self, next: HashMap<(usize, i32), i64>) -> RuntimeResult<()> {
         self.commit_offsets(&next, CommitMode::Async)?;
         self.processed.extend(next);
         Ok(())
