@@ -238,8 +238,8 @@ fn latest_by_key(records: &[TopicRecord]) -> BTreeMap<String, String> {
 /// the source's partitions. Grouping by a value column sends every row through the query's
 /// repartition topic to its group's partition, so each group is counted by one server from
 /// all of its rows: the table's latest row per group is the full count. (Re-keying in place,
-/// each server would publish its own partial counts.) Offsets reset to `latest`, which must
-/// not skip the repartition topic's first records.
+/// each server would publish its own partial counts.) When one server leaves, the other takes
+/// over its partitions with their state, restored from the changelog.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_sharing_a_grouped_query_count_each_group_once_through_the_repartition_topic() {
     let broker = EmbeddedBroker::start("127.0.0.1:0").await.expect("broker starts");
@@ -247,13 +247,12 @@ async fn servers_sharing_a_grouped_query_count_each_group_once_through_the_repar
     tokio::task::spawn_blocking(move || {
         const DDL: &str = "CREATE STREAM CLICKS (USER STRING KEY, PAGE STRING) WITH (kafka_topic='clicks', value_format='JSON', partitions=2);";
         const CTAS: &str = "CREATE TABLE HITS AS SELECT PAGE, COUNT(*) AS N FROM CLICKS GROUP BY PAGE;";
-        let latest_offsets = properties();
-        let mut first = Engine::with_kafka(latest_offsets.clone(), config.clone()).expect("first server connects");
+        let mut first = Engine::with_kafka(properties(), config.clone()).expect("first server connects");
         first.execute_sql(DDL).expect("create stream");
         first.execute_sql(CTAS).expect("ctas");
         let repartition = first.topic_names().into_iter().find(|t| t.ends_with("-Aggregate-GroupBy-repartition")).expect("repartition topic");
         assert_eq!(first.topic_partitions(&repartition), Some(2));
-        let mut second = Engine::with_kafka(latest_offsets, config).expect("second server connects");
+        let mut second = Engine::with_kafka(properties(), config).expect("second server connects");
         second.execute_sql(DDL).expect("create stream again");
         second.execute_sql(CTAS).expect("same query on the second server");
 
@@ -280,6 +279,23 @@ async fn servers_sharing_a_grouped_query_count_each_group_once_through_the_repar
         let out = await_until(&first, "HITS", |records| latest_by_key(records) == expected);
         assert_eq!(latest_by_key(&out), expected, "every group counted once, from all of its rows, over {clicks} clicks");
         assert!(stat(&first, consumed) > 0 && stat(&second, consumed) > 0, "both servers took part");
+
+        // The second server leaves: the first takes over its partitions and, with them, the
+        // state the second built (from the changelog), and counts on from there.
+        drop(second);
+        while stat(&first, assigned) != 4 {
+            assert!(Instant::now() < deadline + Duration::from_secs(60), "the first server should take every partition");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        for click in clicks..2 * clicks {
+            let user = format!("user{}", click % 7);
+            let page = format!("page{}", click % 3);
+            first.produce("clicks", record(&user, &format!(r#"{{"page": "{page}"}}"#), click as i64)).expect("produce");
+            *totals.entry(page).or_default() += 1;
+        }
+        let expected: BTreeMap<String, String> = totals.iter().map(|(page, n)| (page.clone(), format!(r#"{{"N":{n}}}"#))).collect();
+        let out = await_until(&first, "HITS", |records| latest_by_key(records) == expected);
+        assert_eq!(latest_by_key(&out), expected, "counts continue from the state the second server left");
     })
     .await
     .expect("test body");

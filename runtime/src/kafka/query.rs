@@ -167,13 +167,13 @@ impl KafkaQuery {
         id: &str,
         group_id: &str,
         auto_offset_reset: &str,
-        mut pipeline: Pipeline,
+        pipeline: Pipeline,
         config: &KafkaConfig,
         processing_log: Option<String>,
         policy: CommitPolicy,
     ) -> RuntimeResult<Self> {
-        restore_state(&mut pipeline, config)?;
-        let consumer: BaseConsumer = config
+        let rebalanced = Arc::new(AtomicBool::new(false));
+        let consumer: QueryConsumer = config
             .client()
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
@@ -181,7 +181,7 @@ impl KafkaQuery {
             // As Kafka Streams under at_least_once (ksqlDB's default): transactional input is
             // read uncommitted; there is no exactly-once mode yet (Tansu has no transactions).
             .set("isolation.level", "read_uncommitted")
-            .create()
+            .create_with_context(QueryConsumerContext { assigned: rebalanced.clone() })
             .map_err(|e| kafka_error("cannot create a Kafka consumer", e))?;
         start_at_beginning(&consumer, &pipeline.repartition_topics())?;
         let topics = pipeline.input_topics();
@@ -195,6 +195,8 @@ impl KafkaQuery {
         let repartition_topics = pipeline.repartition_topics();
         let worker = Worker {
             id: id.to_string(),
+            config: config.clone(),
+            rebalanced,
             held,
             repartition_topics,
             merge: InputMerge::default(),
@@ -230,7 +232,27 @@ impl Drop for KafkaQuery {
     }
 }
 
-/// Rebuilds the query's state stores from their changelog topics before it consumes input.
+/// The consumer of a query: tells its worker when the group assigned it partitions.
+struct QueryConsumerContext {
+    assigned: Arc<AtomicBool>,
+}
+
+impl rdkafka::ClientContext for QueryConsumerContext {}
+
+impl rdkafka::consumer::ConsumerContext for QueryConsumerContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
+        if let rdkafka::consumer::Rebalance::Assign(_) = rebalance {
+            self.assigned.store(true, Ordering::Release);
+        }
+    }
+}
+
+type QueryConsumer = BaseConsumer<QueryConsumerContext>;
+
+/// Brings the query's state stores up to their changelog topics (read to the end): before it
+/// consumes anything, and whenever the group assigns it partitions, which may have been
+/// another server's. Changelog records hold whole entries (tombstones for deletes), so
+/// replaying them over the current state leaves the latest entry of every key.
 fn restore_state(pipeline: &mut Pipeline, config: &KafkaConfig) -> RuntimeResult<()> {
     let changelogs = pipeline.changelog_topics();
     if changelogs.is_empty() {
@@ -248,7 +270,7 @@ fn restore_state(pipeline: &mut Pipeline, config: &KafkaConfig) -> RuntimeResult
 /// Makes the group read `topics` (the query's own repartition topics) from their first record
 /// when it has no position there yet, whatever `auto.offset.reset` says for the sources:
 /// every record written there is the query's own and must be processed.
-fn start_at_beginning(consumer: &BaseConsumer, topics: &[String]) -> RuntimeResult<()> {
+fn start_at_beginning(consumer: &QueryConsumer, topics: &[String]) -> RuntimeResult<()> {
     for topic in topics {
         let Some(partitions) = partition_count(consumer.client(), topic)? else {
             return Err(RuntimeError::Execution(format!("the repartition topic {topic} does not exist")));
@@ -398,7 +420,10 @@ struct Worker {
     joined: Vec<bool>,
     /// Several join inputs: records are merged in timestamp order ([`InputMerge`]).
     merged: bool,
-    consumer: BaseConsumer,
+    consumer: QueryConsumer,
+    config: KafkaConfig,
+    /// Set by the consumer when the group assigned it partitions (see [`Worker::on_assignment`]).
+    rebalanced: Arc<AtomicBool>,
     producer: TrackedProducer,
     pipeline: Pipeline,
     /// Topic that skipped records are reported to, if any.
@@ -417,7 +442,13 @@ impl Worker {
             if let Ok(assignment) = self.consumer.assignment() {
                 self.stats.assigned_partitions.store(assignment.count() as u64, Ordering::Relaxed);
             }
-            let outcome = if batch.records.is_empty() { self.emit_held(false) } else { self.process(&batch, &mut errors) };
+            let mut outcome = Ok(());
+            if self.rebalanced.swap(false, Ordering::AcqRel) {
+                outcome = self.on_assignment(&mut batch);
+            }
+            if outcome.is_ok() {
+                outcome = if batch.records.is_empty() { self.emit_held(false) } else { self.process(&batch, &mut errors) };
+            }
             if let Err(e) = outcome {
                 tracing::error!("query stopped: {e}");
                 if let Ok(mut failure) = self.stats.failure.lock() {
@@ -437,13 +468,49 @@ impl Worker {
         }
     }
 
+    /// The group assigned partitions (at the start, or moved from or to another server):
+    /// what this server did is emitted and committed, so that a new owner of its partitions
+    /// finds it in the changelogs; then its own state is brought up to the changelogs, which
+    /// hold what the previous owners of its new partitions did. Records of partitions it
+    /// lost and has not processed (in `batch` or buffered) are dropped: their new owner
+    /// processes them.
+    fn on_assignment(&mut self, batch: &mut Batch) -> RuntimeResult<()> {
+        self.emit_held(true)?;
+        if let Err(e) = self.commit_offsets(&self.processed, CommitMode::Sync) {
+            // A commit the rebalance made stale: the new owner reprocesses (at-least-once).
+            tracing::warn!("query {}: {e}", self.id);
+        }
+        self.processed.clear();
+        let assigned: Vec<(String, i32)> = match self.consumer.assignment() {
+            Ok(list) => list.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect(),
+            Err(e) => return Err(kafka_error("cannot read the partition assignment", e)),
+        };
+        let topics = &self.topics;
+        let kept = |input: usize, partition: i32| assigned.iter().any(|(t, p)| *t == topics[input] && *p == partition);
+        self.merge.partitions.retain(|q| kept(q.input, q.partition));
+        let keep: Vec<bool> = batch.inputs.iter().zip(&batch.records).map(|(&i, r)| kept(i, r.partition)).collect();
+        if keep.contains(&false) {
+            let mut flags = keep.iter();
+            batch.inputs.retain(|_| flags.next().copied().unwrap_or(false));
+            let mut flags = keep.iter();
+            batch.records.retain(|_| flags.next().copied().unwrap_or(false));
+        }
+        let started = Instant::now();
+        restore_state(&mut self.pipeline, &self.config)?;
+        tracing::info!("query {}: {} partitions assigned, state restored in {:?}", self.id, assigned.len(), started.elapsed());
+        self.stats.state_entries.store(self.pipeline.state_entries() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Waits up to [`POLL_WAIT`] for a record, then takes whatever else is already buffered.
+    /// Stops early when the group assigns partitions, so that no record of a new partition
+    /// is processed before the state is brought up to date.
     fn fill(&mut self, batch: &mut Batch) {
         if self.merged {
             return self.fill_merged(batch);
         }
         let mut wait = POLL_WAIT;
-        while batch.records.len() < MAX_BATCH {
+        while batch.records.len() < MAX_BATCH && !self.rebalanced.load(Ordering::Acquire) {
             match self.consumer.poll(wait) {
                 Some(Ok(message)) => {
                     if let Some(input) = self.topics.iter().position(|t| t == message.topic()) {
@@ -478,7 +545,7 @@ impl Worker {
         if buffered < PENDING_LIMIT {
             let mut wait = if buffered == 0 { POLL_WAIT } else { Duration::from_millis(10) };
             let mut polled = 0;
-            while polled < MAX_BATCH {
+            while polled < MAX_BATCH && !self.rebalanced.load(Ordering::Acquire) {
                 match self.consumer.poll(wait) {
                     Some(Ok(message)) => {
                         if let Some(input) = self.topics.iter().position(|t| t == message.topic()) {
