@@ -404,8 +404,18 @@ impl QueryPlanner<'_> {
         };
         // Key joins read both sides partition by partition (a foreign-key join re-keys the
         // right side instead); the relation joined so far is partitioned like its first source.
+        // A stream side not keyed by its join expression is repartitioned by it (the left one:
+        // a source not keyed by it, or a join result keyed by another expression).
+        let keyed_by = |def: &SourceDef, key: &Expr| {
+            matches!(key, Expr::Column(c) if def.column(&c.name).is_some_and(|col| col.role == ColumnRole::Key) && def.key_columns().count() == 1)
+        };
+        let left_keyed = if index == 0 { keyed_by(all[0].def, &left_key) } else { joint.key_exprs.iter().any(|(e, _)| *e == left_key) };
+        let repartition = (
+            joint.kind == SourceKind::Stream && strategy != JoinStrategy::ForeignKey && !left_keyed,
+            right.def.kind == SourceKind::Stream && !keyed_by(right.def, &right_key),
+        );
         let mut copartitioned = joint.copartitioned;
-        if strategy != JoinStrategy::ForeignKey {
+        if strategy != JoinStrategy::ForeignKey && repartition == (false, false) {
             copartitioned.push((all[0].def.name.clone(), right.def.name.clone()));
         }
         let node = JoinNode {
@@ -419,6 +429,7 @@ impl QueryPlanner<'_> {
             filter,
             key_column: key_column.clone(),
             rowtime_column: rowtime_column.clone(),
+            repartition,
             schema,
         };
         Ok(Joint {

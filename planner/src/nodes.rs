@@ -338,6 +338,9 @@ pub struct JoinNode {
     pub filter: Option<Expr>,
     pub rowtime_column: String,
     pub key_column: String,
+    /// A stream side whose records are not keyed by its join expression reaches the join
+    /// through a repartition topic keyed by it (left, right), as ksqlDB does.
+    pub repartition: (bool, bool),
     pub schema: DFSchemaRef,
 }
 

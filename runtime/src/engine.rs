@@ -667,7 +667,8 @@ impl Engine {
                 let prefix = if *kind == SourceKind::Stream { "CSAS" } else { "CTAS" };
                 let id = format!("{prefix}_{name}_{}", self.catalog.next_query_number());
                 for topic in pipeline.set_query_id(self.service_id(), &id) {
-                    self.topics.create_topic(&topic, partitions)?;
+                    let like = pipeline.partitions_like(&topic).and_then(|t| self.topics.partitions(t));
+                    self.topics.create_topic(&topic, like.unwrap_or(partitions))?;
                 }
                 if *kind == SourceKind::Table {
                     // The table's rows are kept for pull queries.
@@ -725,7 +726,8 @@ impl Engine {
                 let id = format!("INSERTQUERY_{}", self.catalog.next_query_number());
                 let partitions = self.topics.partitions(&sink.topic).unwrap_or(1);
                 for topic in pipeline.set_query_id(self.service_id(), &id) {
-                    self.topics.create_topic(&topic, partitions)?;
+                    let like = pipeline.partitions_like(&topic).and_then(|t| self.topics.partitions(t));
+                    self.topics.create_topic(&topic, like.unwrap_or(partitions))?;
                 }
                 self.start_query(id.clone(), pipeline)?;
                 self.catalog.put_query(QueryDef {

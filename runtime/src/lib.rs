@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod processing_log;
 pub mod pull;
 pub mod push;
+pub(crate) mod repartition;
 pub mod source;
 pub mod state;
 pub mod topic;

@@ -29,6 +29,7 @@ use crate::aggregate::{AggregateOperator, AggregateOutput};
 use crate::error::{RuntimeError, RuntimeResult};
 use crate::join::{timestamps, JoinOperator, Side};
 use crate::materialize::TableMaterializer;
+use crate::repartition::{ReadBack, RepartitionTopic};
 use crate::state::{changelog_topic, internal_topic};
 use crate::format::{encode, Format, Wrapping};
 use crate::source::{runtime_format, wrapping, RecordError, RecordErrorKind, SourceDecoder};
@@ -117,8 +118,8 @@ enum Target {
     Top,
     /// One side of a join (by index).
     Join(usize, Side),
-    /// The query's repartition topic (read back by another input).
-    Repartition,
+    /// A repartition topic of the query (by index), read back by another input.
+    Repartition(usize),
 }
 
 /// Stateless operators between two stateful points, and where their rows go.
@@ -132,8 +133,9 @@ struct Branch {
 /// One source topic of a query, decoded and run through its branch.
 struct Input {
     topic: String,
-    /// Reads the query's own repartition topic (from its start, whatever the offset reset).
-    internal: bool,
+    /// Reads the query's own repartition topic of this index (from its start, whatever the
+    /// offset reset).
+    internal: Option<usize>,
     kind: SourceKind,
     decoder: SourceDecoder,
     position: Position,
@@ -186,12 +188,9 @@ pub struct Pipeline {
     changelogs: Vec<(String, String)>,
     /// Keeps the result table's current rows for pull queries.
     materializer: Option<TableMaterializer>,
-    /// Encodes the rows a branch sends to the repartition topic.
-    repartition: Option<SinkWriter>,
+    /// The repartition topics branches write to (see [`crate::repartition`]).
+    repartitions: Vec<RepartitionTopic>,
 }
-
-/// The repartition topic of a query that groups a stream by other than its key.
-const GROUP_BY_REPARTITION: &str = "Aggregate-GroupBy-repartition";
 
 impl Pipeline {
     /// Compiles `plan` (rooted at a Sink node) writing to `sink`, with default options.
@@ -235,10 +234,10 @@ impl Pipeline {
             aggregate: None,
             post_operators: None,
             rekeyed: false,
-            repartition: None,
+            repartitions: Vec::new(),
         };
         let top_kind = compiler.compile_branch(plan, Target::Top)?;
-        let Compiler { inputs, joins, aggregate, post_operators, rekeyed, repartition, .. } = compiler;
+        let Compiler { inputs, joins, aggregate, post_operators, rekeyed, repartitions, .. } = compiler;
         let post_operators = post_operators.unwrap_or_default();
         let last = if aggregate.is_some() {
             post_operators.last()
@@ -265,7 +264,7 @@ impl Pipeline {
             output_schema,
             changelogs: Vec::new(),
             materializer: None,
-            repartition,
+            repartitions,
         })
     }
 
@@ -280,10 +279,10 @@ impl Pipeline {
             let topic = changelog_topic(service_id, query_id, &s);
             (s, topic)
         }).collect();
-        if let Some(writer) = &mut self.repartition {
-            writer.topic = internal_topic(service_id, query_id, GROUP_BY_REPARTITION);
-            for input in self.inputs.iter_mut().filter(|i| i.internal) {
-                input.topic = writer.topic.clone();
+        for (r, repartition) in self.repartitions.iter_mut().enumerate() {
+            repartition.set_topic(internal_topic(service_id, query_id, &repartition.name));
+            for input in self.inputs.iter_mut().filter(|i| i.internal == Some(r)) {
+                input.topic = repartition.topic().to_string();
             }
         }
         self.internal_topics()
@@ -310,9 +309,15 @@ impl Pipeline {
         self.inputs.get(input).is_some_and(|i| matches!(i.branch.target, Target::Join(..)))
     }
 
-    /// The query's repartition topic, read back from its start (empty when it has none).
+    /// The query's repartition topics, read back from their start.
     pub fn repartition_topics(&self) -> Vec<String> {
-        self.inputs.iter().filter(|i| i.internal).map(|i| i.topic.clone()).collect()
+        self.repartitions.iter().map(|r| r.topic().to_string()).collect()
+    }
+
+    /// The input topic whose partition count a repartition topic must have (a join side's
+    /// partner, for co-partitioning); `None` for other topics.
+    pub fn partitions_like(&self, topic: &str) -> Option<&str> {
+        self.repartitions.iter().find(|r| r.topic() == topic).and_then(|r| r.partitions_like.as_deref())
     }
 
     /// The topic this query writes (empty for a transient query, which writes no topic).
@@ -328,7 +333,7 @@ impl Pipeline {
     pub fn seek(&mut self, position: Position) {
         // A join reads its tables from the beginning: only the streams start later.
         let single = self.inputs.len() == 1;
-        for input in self.inputs.iter_mut().filter(|i| !i.internal) {
+        for input in self.inputs.iter_mut().filter(|i| i.internal.is_none()) {
             if input.kind == SourceKind::Stream || single {
                 input.position = position;
             }
@@ -434,6 +439,11 @@ impl Pipeline {
         if self.inputs.len() == 1 {
             return Some((0, BATCH_SIZE));
         }
+        // Rows the query wrote to its repartition topics go on first, as Kafka Streams' test
+        // driver forwards them: a repartitioned join side meets the other side as it was.
+        if let Some(input) = self.inputs.iter().position(|i| i.internal.is_some() && topics.sequence(&i.topic, i.position).is_some()) {
+            return Some((input, BATCH_SIZE));
+        }
         let heads: Vec<Option<u64>> = self.inputs.iter().map(|i| topics.sequence(&i.topic, i.position)).collect();
         let Some((input, _)) = heads.iter().enumerate().filter_map(|(i, h)| h.map(|h| (i, h))).min_by_key(|(_, h)| *h) else {
             // No append order known: each input in turn (only an input with records reads any).
@@ -515,8 +525,9 @@ impl Pipeline {
             }
             target = stage.branch.target;
         }
-        if let Target::Repartition = target {
-            let mut out = self.write_repartition(flow, records, errors)?;
+        if let Target::Repartition(r) = target {
+            let repartition = self.repartitions.get(r).ok_or_else(|| RuntimeError::Internal(format!("no repartition topic {r}")))?;
+            let mut out = repartition.write(&flow.batch, &flow.deleted, &flow.origin, records, errors)?;
             changelog.append(&mut out);
             return Ok(PipelineOutput { sink: Vec::new(), internal: changelog });
         }
@@ -524,29 +535,6 @@ impl Pipeline {
         changelog.append(&mut out.internal);
         out.internal = changelog;
         Ok(out)
-    }
-
-    /// Sends rows to the repartition topic, keyed by their group; rows the aggregate would
-    /// skip (deletes, NULL group keys) stay behind.
-    fn write_repartition(&mut self, flow: Flow, records: &[TopicRecord], errors: &mut Vec<RecordError>) -> RuntimeResult<Vec<(String, TopicRecord)>> {
-        let (Some(writer), Some(aggregate)) = (&self.repartition, &self.aggregate) else {
-            return Err(RuntimeError::Internal("a repartition branch without a repartition topic".into()));
-        };
-        let key_count = aggregate.key_count();
-        let keep: Vec<bool> = (0..flow.batch.num_rows())
-            .map(|row| !flow.deleted[row] && !flow.batch.columns()[..key_count].iter().any(|c| c.is_null(row)))
-            .collect();
-        let (batch, origin) = if keep.iter().all(|k| *k) {
-            (flow.batch, flow.origin)
-        } else {
-            let batch = filter_record_batch(&flow.batch, &BooleanArray::from(keep.clone()))?;
-            (batch, flow.origin.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(o, _)| o).collect())
-        };
-        // Like Kafka Streams, the repartitioned records carry the headers of their source record.
-        let headers: Vec<Headers> = origin.iter().map(|&r| records[r].headers.clone()).collect();
-        let rows = batch.num_rows();
-        let out = writer.write(&batch, &vec![false; rows], &vec![false; rows], &headers, errors)?;
-        Ok(out.into_iter().map(|r| (writer.topic.clone(), r)).collect())
     }
 
     /// Hands rows that reached the top to the aggregate or the output.
@@ -649,7 +637,7 @@ struct Compiler<'o> {
     rekeyed: bool,
     /// Compiling a persistent query (which may write internal topics).
     persistent: bool,
-    repartition: Option<SinkWriter>,
+    repartitions: Vec<RepartitionTopic>,
 }
 
 impl Compiler<'_> {
@@ -708,8 +696,8 @@ impl Compiler<'_> {
                             branch: Branch { operators, kind, target },
                             visible: (kind == SourceKind::Table && filters).then(std::collections::HashSet::new),
                         });
-                        self.compile_branch(&j.left, Target::Join(index, Side::Left))?;
-                        self.compile_branch(&j.right, Target::Join(index, Side::Right))?;
+                        self.compile_join_side(j, index, Side::Left)?;
+                        self.compile_join_side(j, index, Side::Right)?;
                         return Ok(kind);
                     } else {
                         return Err(RuntimeError::Execution(format!("{} is not supported by the runtime yet", ext.node.name())));
@@ -736,7 +724,7 @@ impl Compiler<'_> {
                     let kind = source.kind;
                     self.inputs.push(Input {
                         topic: source.topic.clone(),
-                        internal: false,
+                        internal: None,
                         kind,
                         decoder: SourceDecoder::new(source)?,
                         position: 0,
@@ -753,59 +741,87 @@ impl Compiler<'_> {
 }
 
 impl Compiler<'_> {
-    /// Splits an aggregation at a repartition topic: the rows of the aggregate's input are
-    /// written to it keyed by their group (`__KEY_*` columns in the key, the arguments in the
-    /// value, event time as the record timestamp) and read back by an input of their own,
-    /// whose rows go to the aggregate. Returns `None`, to re-key in place, when a column
-    /// type cannot be written to a topic.
+    /// Splits an aggregation at a repartition topic: the rows of the aggregate's input go
+    /// through it, keyed by their group, and come back through an input of their own whose
+    /// rows go to the aggregate. Returns `None`, to re-key in place, when a column type cannot
+    /// be written to a topic.
     fn compile_repartition(&mut self, aggregate: &AggregateNode) -> RuntimeResult<Option<SourceKind>> {
-        let rows = aggregate.input.schema().as_arrow().clone();
-        let key_count = aggregate.key_count;
-        let mut columns = Vec::with_capacity(rows.fields().len());
-        for (i, field) in rows.fields().iter().enumerate().filter(|(_, f)| f.name() != SINK_TIMESTAMP) {
-            let Ok(data_type) = runnel_planner::types::from_arrow(field.data_type()) else {
-                tracing::debug!("column {} of type {} cannot be repartitioned: re-keying in place", field.name(), field.data_type());
-                return Ok(None);
-            };
-            let role = if i < key_count { ColumnRole::Key } else { ColumnRole::Value };
-            columns.push(runnel_planner::catalog::Column { name: field.name().clone(), data_type, role, header_key: None });
-        }
-        let def = SourceDef {
-            name: GROUP_BY_REPARTITION.to_string(),
-            kind: SourceKind::Stream,
-            columns,
-            // Named by `Pipeline::set_query_id`.
-            topic: String::new(),
-            key_format: runnel_planner::formats::FormatSpec::new(runnel_planner::FormatName::Json),
-            value_format: runnel_planner::formats::FormatSpec::new(runnel_planner::FormatName::Json),
-            timestamp: None,
-            window: None,
-            is_source: false,
-            statement: String::new(),
-            partitions: None,
+        let rows: SchemaRef = Arc::new(aggregate.input.schema().as_arrow().clone());
+        let Some((topic, read)) = RepartitionTopic::group_by(&rows, aggregate.key_count)? else { return Ok(None) };
+        let r = self.read_back(topic, read, Target::Top);
+        Ok(Some(self.compile_branch(&aggregate.input, Target::Repartition(r))?))
+    }
+
+    /// Compiles one side of join `index`: through a repartition topic keyed by its join key
+    /// when the planner asks for one (and the query may write internal topics), else directly.
+    fn compile_join_side(&mut self, join: &JoinNode, index: usize, side: Side) -> RuntimeResult<()> {
+        let target = Target::Join(index, side);
+        let (plan, key, partner, repartition, name) = match side {
+            Side::Left => (&join.left, &join.left_key, &join.right, join.repartition.0, "left"),
+            Side::Right => (&join.right, &join.right_key, &join.left, join.repartition.1, "right"),
         };
-        let rows = Arc::new(rows);
-        self.repartition = Some(SinkWriter::new(&def, &rows)?);
-        // Read back: the scan's columns in the aggregate input's order, event time = ROWTIME.
-        let scan = runnel_planner::nodes::source_scan_schema(&def);
-        let exprs = rows
-            .fields()
-            .iter()
-            .map(|f| {
-                let name = if f.name() == SINK_TIMESTAMP { ROWTIME } else { f.name().as_str() };
-                let index = scan.index_of(name)?;
-                Ok(Arc::new(datafusion::physical_expr::expressions::Column::new(name, index)) as Arc<dyn PhysicalExpr>)
-            })
-            .collect::<RuntimeResult<Vec<_>>>()?;
+        if !(repartition && self.persistent && self.options.repartition_topics) {
+            self.compile_branch(plan, target)?;
+            return Ok(());
+        }
+        // Keyed like the partner side when it is a source read as it is (same key type and
+        // format, so that equal keys go to partitions of the same number), else by JSON.
+        let partner_repartitioned = match side {
+            Side::Left => join.repartition.1,
+            Side::Right => join.repartition.0,
+        };
+        let partner_def = scan_source(partner).filter(|d| !partner_repartitioned && d.key_columns().count() == 1);
+        let key_type = match partner_def.and_then(|d| d.key_columns().next()) {
+            Some(c) => to_arrow(&c.data_type),
+            None => datafusion::logical_expr::ExprSchemable::get_type(key, plan.schema().as_ref())?,
+        };
+        let key_format = partner_def.map_or_else(|| runnel_planner::formats::FormatSpec::new(runnel_planner::FormatName::Json), |d| d.key_format.clone());
+        let rows: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let prefix = if index == 0 { "Join".to_string() } else { format!("Join{index}") };
+        let Some((topic, read)) = RepartitionTopic::join_side(
+            format!("{prefix}-{name}-repartition"),
+            &rows,
+            physical(key, plan.schema())?,
+            key_type,
+            timestamp_column(plan)?,
+            key_format,
+            partner_def.map(|d| d.topic.clone()),
+        )?
+        else {
+            self.compile_branch(plan, target)?;
+            return Ok(());
+        };
+        let r = self.read_back(topic, read, target);
+        self.compile_branch(plan, Target::Repartition(r))?;
+        Ok(())
+    }
+
+    /// Registers a repartition topic and the input reading it back, whose rows go to `target`.
+    fn read_back(&mut self, topic: RepartitionTopic, read: ReadBack, target: Target) -> usize {
+        let r = self.repartitions.len();
+        self.repartitions.push(topic);
         self.inputs.push(Input {
             topic: String::new(),
-            internal: true,
+            internal: Some(r),
             kind: SourceKind::Stream,
-            decoder: SourceDecoder::new(def)?,
+            decoder: read.decoder,
             position: 0,
-            branch: Branch { operators: vec![Operator::Project { exprs, schema: rows }], kind: SourceKind::Stream, target: Target::Top },
+            branch: Branch { operators: vec![Operator::Project { exprs: read.exprs, schema: read.schema }], kind: SourceKind::Stream, target },
         });
-        Ok(Some(self.compile_branch(&aggregate.input, Target::Repartition)?))
+        r
+    }
+}
+
+/// The source a plan scans, when it is a scan (under filters and projections).
+fn scan_source(plan: &LogicalPlan) -> Option<&SourceDef> {
+    match plan {
+        LogicalPlan::TableScan(scan) => {
+            let any: &dyn std::any::Any = scan.source.as_ref();
+            any.downcast_ref::<SourceTable>().map(|t| &t.source)
+        }
+        LogicalPlan::Projection(p) => scan_source(&p.input),
+        LogicalPlan::Filter(f) => scan_source(&f.input),
+        _ => None,
     }
 }
 
@@ -948,7 +964,7 @@ pub(crate) fn evaluate_predicate(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBat
 
 /// Encodes result rows into records of the sink topic.
 pub(crate) struct SinkWriter {
-    topic: String,
+    pub(crate) topic: String,
     key_format: Format,
     value_format: Format,
     value_wrapping: Wrapping,

@@ -116,3 +116,41 @@ fn grouping_a_stream_by_a_value_column_goes_through_a_repartition_topic() {
     engine.execute_sql("CREATE TABLE BY_KEY AS SELECT ID, COUNT(*) AS N FROM S GROUP BY ID;").expect("ctas by key");
     assert_eq!(engine.topic_names().iter().filter(|t| t.ends_with("-repartition")).count(), 1, "grouping by the key does not repartition");
 }
+
+#[test]
+fn a_stream_joined_on_a_value_column_goes_through_a_repartition_topic_keyed_like_the_table() {
+    let mut engine = Engine::new(BTreeMap::new());
+    engine.execute_sql("CREATE STREAM ORDERS (ID INT KEY, ITEM INT, QTY INT) WITH (kafka_topic='orders', value_format='JSON', PARTITIONS=2);").expect("create");
+    engine.execute_sql("CREATE TABLE ITEMS (ID INT PRIMARY KEY, NAME STRING) WITH (kafka_topic='items', value_format='JSON', PARTITIONS=3);").expect("create");
+    engine.execute_sql("CREATE STREAM ENRICHED AS SELECT ITEMS.ID AS ITEM, ORDERS.ID AS ORDER_ID, QTY, NAME FROM ORDERS JOIN ITEMS ON ORDERS.ITEM = ITEMS.ID;").expect("csas: the stream is repartitioned, so the counts need not match");
+    let repartition = engine.topic_names().into_iter().find(|t| t.ends_with("-Join-left-repartition")).expect("the stream side is repartitioned");
+    assert_eq!(engine.topic_partitions(&repartition), Some(3), "co-partitioned with the table");
+    let item = |id: i32, name: &str, ts: i64| TopicRecord {
+        key: Some(id.to_be_bytes().to_vec()),
+        value: Some(format!(r#"{{"NAME": "{name}"}}"#).into_bytes()),
+        timestamp: ts,
+        ..Default::default()
+    };
+    let order = |id: i32, item: i32, ts: i64| TopicRecord {
+        key: Some(id.to_be_bytes().to_vec()),
+        value: Some(format!(r#"{{"ITEM": {item}, "QTY": 1}}"#).into_bytes()),
+        timestamp: ts,
+        ..Default::default()
+    };
+    engine.produce("items", item(7, "pen", 1)).expect("produce");
+    engine.produce("orders", order(100, 7, 2)).expect("produce");
+    // Renamed after the order: the order still joins the name it had then.
+    engine.produce("items", item(7, "ink pen", 3)).expect("produce");
+    engine.produce("orders", order(101, 7, 4)).expect("produce");
+    engine.process().expect("process");
+    let moved = engine.records(&repartition);
+    assert_eq!(moved.len(), 2);
+    let table_partition = engine.records("items")[0].partition;
+    assert!(moved.iter().all(|r| r.partition == table_partition), "an order goes to the partition of its item");
+    let names: Vec<serde_json::Value> = engine
+        .records("ENRICHED")
+        .iter()
+        .map(|r| serde_json::from_slice::<serde_json::Value>(r.value.as_deref().expect("value")).expect("json")["NAME"].clone())
+        .collect();
+    assert_eq!(names, vec![serde_json::json!("pen"), serde_json::json!("ink pen")]);
+}

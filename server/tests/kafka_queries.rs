@@ -336,3 +336,58 @@ async fn aggregate_updates_coalesce_per_commit_interval_unless_the_cache_is_off(
     .await
     .expect("test body");
 }
+
+/// Two servers share a stream-table join whose stream is not keyed by the join expression.
+/// Each server holds half of the table's partitions; the orders go through the query's
+/// repartition topic, keyed by item like the table, so each order meets its item on the
+/// server holding it. (Joined in place, an order read by the other server finds no item.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_sharing_a_join_meet_each_order_with_its_item_through_the_repartition_topic() {
+    let broker = EmbeddedBroker::start("127.0.0.1:0").await.expect("broker starts");
+    let config = KafkaConfig::new(broker.bootstrap_servers());
+    tokio::task::spawn_blocking(move || {
+        const ORDERS: &str = "CREATE STREAM ORDERS (ID STRING KEY, ITEM STRING, QTY INT) WITH (kafka_topic='orders', value_format='JSON', partitions=2);";
+        const ITEMS: &str = "CREATE TABLE ITEMS (ID STRING PRIMARY KEY, NAME STRING) WITH (kafka_topic='items', value_format='JSON', partitions=2);";
+        const CSAS: &str = "CREATE STREAM ENRICHED AS SELECT ITEMS.ID AS ITEM, ORDERS.ID AS ORDER_ID, NAME FROM ORDERS JOIN ITEMS ON ORDERS.ITEM = ITEMS.ID;";
+        let mut first = Engine::with_kafka(properties(), config.clone()).expect("first server connects");
+        for sql in [ORDERS, ITEMS, CSAS] {
+            first.execute_sql(sql).expect("statement");
+        }
+        let mut second = Engine::with_kafka(properties(), config).expect("second server connects");
+        for sql in [ORDERS, ITEMS, CSAS] {
+            second.execute_sql(sql).expect("same statements on the second server");
+        }
+        let assigned = |engine: &Engine| {
+            engine.query_stats("CSAS_ENRICHED_0").map_or(0, |s| s.assigned_partitions.load(std::sync::atomic::Ordering::Relaxed))
+        };
+        // Orders, items and the repartition topic: 6 partitions, 3 each.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while assigned(&first) != 3 || assigned(&second) != 3 {
+            assert!(Instant::now() < deadline, "the group should split 6 partitions: {} and {}", assigned(&first), assigned(&second));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // Items written once each server holds its partitions: each server's table holds
+        // only its half. Orders come after their items (a join reads items as of its time).
+        for i in 0..8 {
+            first.produce("items", record(&format!("item{i}"), &format!(r#"{{"name": "item{i} name"}}"#), 1)).expect("produce");
+        }
+        let orders = 24;
+        for i in 0..orders {
+            first.produce("orders", record(&format!("order{i}"), &format!(r#"{{"item": "item{}", "qty": 1}}"#, i % 8), 1000 + i)).expect("produce");
+        }
+        let out = await_records(&first, "ENRICHED", orders as usize);
+        let mut joined: Vec<String> = out
+            .iter()
+            .map(|r| {
+                let value: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap_or_default()).expect("json");
+                format!("{} {}", value["ORDER_ID"].as_str().unwrap_or("?"), value["NAME"].as_str().unwrap_or("?"))
+            })
+            .collect();
+        joined.sort();
+        let mut expected: Vec<String> = (0..orders).map(|i| format!("order{i} item{} name", i % 8)).collect();
+        expected.sort();
+        assert_eq!(joined, expected, "every order joined its item exactly once");
+    })
+    .await
+    .expect("test body");
+}
