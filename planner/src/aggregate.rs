@@ -505,7 +505,8 @@ impl QueryPlanner<'_> {
             .iter()
             .enumerate()
             .filter(|(_, k)| k.is_none())
-            .map(|(j, _)| render(&query.group_by[j]))
+            // A push query without GROUP BY has one synthetic group, which is no select item.
+            .filter_map(|(j, _)| query.group_by.get(j).map(render))
             .collect();
         // A client needs no key columns; a sink does.
         if !missing.is_empty() && !self.transient {

@@ -154,3 +154,14 @@ fn a_stream_joined_on_a_value_column_goes_through_a_repartition_topic_keyed_like
         .collect();
     assert_eq!(names, vec![serde_json::json!("pen"), serde_json::json!("ink pen")]);
 }
+
+#[test]
+fn a_push_query_may_aggregate_without_group_by() {
+    let mut engine = Engine::new(BTreeMap::new());
+    engine.execute_sql("CREATE STREAM S (K INT KEY, ID INT) WITH (kafka_topic='s', value_format='JSON');").expect("create");
+    for sql in ["SELECT COUNT(*) AS C FROM S EMIT CHANGES;", "SELECT SUM(ID) AS S, COUNT(*) AS C FROM S EMIT CHANGES LIMIT 2;"] {
+        assert!(engine.start_push_query(sql, &BTreeMap::new()).is_ok(), "{sql}");
+    }
+    let err = engine.execute_sql("CREATE TABLE T AS SELECT COUNT(*) AS C FROM S;").expect_err("a persistent query needs GROUP BY");
+    assert!(!err.message.is_empty());
+}
