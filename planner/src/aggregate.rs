@@ -225,7 +225,7 @@ impl QueryPlanner<'_> {
         let raw = call_args(f);
         let star = matches!(&f.args, FunctionArguments::List(l) if l.args.iter().any(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Wildcard))));
         for (position, arg) in raw.iter().enumerate() {
-            if traits.literal_params.contains(&position) {
+            if traits.is_literal_param(position, raw.len()) {
                 let planned = self.exprs().plan(arg, &DFSchema::empty()).map_err(|_| {
                     PlanError::statement(format!(
                         "Parameter {} passed to function {name} must be a literal constant, but was expression: '{}'",

@@ -56,7 +56,8 @@ fn assert_restore_matches(sql: &str, split: usize) {
 fn restored_aggregate_continues_like_an_uninterrupted_run() {
     let sql = "CREATE STREAM S (K STRING KEY, V INT) WITH (kafka_topic='s', value_format='JSON');
         CREATE TABLE T AS SELECT K, COUNT(*) AS C, SUM(V) AS TOTAL, AVG(V) AS MEAN, COLLECT_LIST(V) AS L,
-          MAX(V) AS TOP, LATEST_BY_OFFSET(V) AS LAST, HISTOGRAM(CAST(V AS STRING)) AS H FROM S GROUP BY K;";
+          MAX(V) AS TOP, LATEST_BY_OFFSET(V) AS LAST, HISTOGRAM(CAST(V AS STRING)) AS H,
+          TOPK(V, K, 2) AS TOP_ROWS, SUM_LIST(ARRAY[V, V + 1]) AS PAIRS FROM S GROUP BY K;";
     for split in [1, 4, 7] {
         assert_restore_matches(sql, split);
     }

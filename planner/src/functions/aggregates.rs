@@ -15,12 +15,21 @@ pub struct AggregateTraits {
     pub undoable: bool,
     /// Its intermediate state is a STRUCT/ARRAY/MAP, which DELIMITED cannot serialize.
     pub complex_intermediate: bool,
-    /// Positions of the parameters that must be literals (e.g. TOPK's `k`).
+    /// Positions of the parameters that must be literals (e.g. LATEST_BY_OFFSET's `n`).
     pub literal_params: &'static [usize],
+    /// The last parameter must be a literal (TOPK's `k`, after any number of columns).
+    pub literal_last: bool,
+}
+
+impl AggregateTraits {
+    /// Whether parameter `position` of `count` must be a literal.
+    pub fn is_literal_param(&self, position: usize, count: usize) -> bool {
+        self.literal_params.contains(&position) || (self.literal_last && position + 1 == count)
+    }
 }
 
 const fn traits(undoable: bool, complex_intermediate: bool, literal_params: &'static [usize]) -> AggregateTraits {
-    AggregateTraits { undoable, complex_intermediate, literal_params }
+    AggregateTraits { undoable, complex_intermediate, literal_params, literal_last: false }
 }
 
 /// Upper-case names of every built-in aggregate.
@@ -43,6 +52,7 @@ pub const AGGREGATE_NAMES: &[&str] = &[
     "STDDEV_POP",
     "CORRELATION",
     "ATTR",
+    "SUM_LIST",
 ];
 
 pub fn is_aggregate(name: &str) -> bool {
@@ -52,12 +62,12 @@ pub fn is_aggregate(name: &str) -> bool {
 /// The traits of the aggregate `name` (upper-case).
 pub fn aggregate_traits(name: &str) -> AggregateTraits {
     match name {
-        "COUNT" | "SUM" | "ATTR" => traits(true, false, &[]),
+        "COUNT" | "SUM" | "ATTR" | "SUM_LIST" => traits(true, false, &[]),
         "AVG" | "STDDEV_SAMP" | "STDDEV_SAMPLE" | "STDDEV_POP" | "CORRELATION" => traits(true, true, &[]),
         "COLLECT_LIST" | "COLLECT_SET" | "HISTOGRAM" => traits(true, true, &[]),
         "MIN" | "MAX" => traits(false, false, &[]),
         "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => traits(false, true, &[1, 2]),
-        "TOPK" | "TOPKDISTINCT" => traits(false, true, &[1]),
+        "TOPK" | "TOPKDISTINCT" => AggregateTraits { literal_last: true, ..traits(false, true, &[]) },
         "COUNT_DISTINCT" => traits(false, true, &[]),
         _ => traits(false, false, &[]),
     }
@@ -120,6 +130,11 @@ pub fn aggregate_return_type(name: &str, args: &[DataType]) -> Result<DataType> 
             _ => return Err(err()),
         },
         "ATTR" => first.ok_or_else(err)?.clone(),
+        // The sum of every element of every list (NULL elements count as nothing).
+        "SUM_LIST" => match first.ok_or_else(err)? {
+            DataType::List(item) if matches!(item.data_type(), DataType::Int32 | DataType::Int64 | DataType::Float64) => item.data_type().clone(),
+            _ => return Err(err()),
+        },
         "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => {
             let t = first.ok_or_else(err)?;
             // With a count `n` the result is the list of the latest/earliest n values (a
@@ -131,12 +146,18 @@ pub fn aggregate_return_type(name: &str, args: &[DataType]) -> Result<DataType> 
             }
         }
         "COLLECT_LIST" | "COLLECT_SET" => list_of(first.ok_or_else(err)?),
-        "TOPK" | "TOPKDISTINCT" => {
-            if args.len() != 2 {
-                return Err(err());
+        // TOPK(col, k): the k largest values; TOPK(col, other, ..., k): the rows with the k
+        // largest `col`, as structs (`sort_col`, `col0`, `col1`, ...).
+        "TOPK" | "TOPKDISTINCT" => match args {
+            [] | [_] => return Err(err()),
+            [t, _k] => list_of(t),
+            [t, others @ .., _k] if name == "TOPK" => {
+                let mut fields = vec![Field::new("sort_col", t.clone(), true)];
+                fields.extend(others.iter().enumerate().map(|(i, o)| Field::new(format!("col{i}"), o.clone(), true)));
+                list_of(&DataType::Struct(fields.into()))
             }
-            list_of(&args[0])
-        }
+            _ => return Err(err()),
+        },
         "HISTOGRAM" => match first.ok_or_else(err)? {
             DataType::Utf8 => crate::types::to_arrow(&runnel_parser::SqlType::Map(
                 Box::new(runnel_parser::SqlType::String),

@@ -134,7 +134,7 @@ impl AccumulatorFactory {
         let list = |t: &DataType| DataType::List(Arc::new(Field::new("item", t.clone(), true)));
         match self.call.function.as_str() {
             "COUNT" => vec![DataType::Int64],
-            "SUM" => vec![self.call.return_type.clone()],
+            "SUM" | "SUM_LIST" | "TOPK" | "TOPKDISTINCT" => vec![self.call.return_type.clone()],
             "AVG" => vec![DataType::Float64, DataType::Int64, DataType::Int64],
             "MIN" | "MAX" => vec![t],
             "STDDEV_SAMP" | "STDDEV_SAMPLE" | "STDDEV_POP" => vec![DataType::Int64, DataType::Float64, DataType::Float64],
@@ -152,6 +152,7 @@ impl AccumulatorFactory {
         Ok(match f {
             "COUNT" => Box::new(Count { star: self.call.args.is_empty(), n: 0 }),
             "SUM" => Box::new(Sum { result: self.call.return_type.clone(), int: 0, float: 0.0 }),
+            "SUM_LIST" => Box::new(SumList(Sum { result: self.call.return_type.clone(), int: 0, float: 0.0 })),
             "AVG" => Box::new(Avg { float: 0.0, int: 0, count: 0, integral: !matches!(t, DataType::Float64 | DataType::Decimal128(..)) }),
             "MIN" | "MAX" => Box::new(MinMax { max: f == "MAX", best: None, data_type: t }),
             "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => Box::new(ByOffset {
@@ -170,7 +171,11 @@ impl AccumulatorFactory {
             }),
             "TOPK" | "TOPKDISTINCT" => {
                 let k = self.literal_usize(0).ok_or_else(|| RuntimeError::Execution(format!("{f} needs a literal k")))?;
-                Box::new(TopK { distinct: f == "TOPKDISTINCT", k, values: Vec::new(), data_type: t })
+                let item = match &self.call.return_type {
+                    DataType::List(item) => item.data_type().clone(),
+                    _ => t,
+                };
+                Box::new(TopK { distinct: f == "TOPKDISTINCT", k, values: Vec::new(), item })
             }
             "HISTOGRAM" => Box::new(Histogram { limit: self.collection_limit, entries: Vec::new() }),
             "COUNT_DISTINCT" => Box::new(CountDistinct { values: Vec::new(), data_type: t }),
@@ -215,6 +220,45 @@ impl Accumulator for Count {
     fn restore(&mut self, state: &[ScalarValue]) -> RuntimeResult<()> {
         self.n = state.first().map_or(0, as_i64);
         Ok(())
+    }
+}
+
+/// SUM_LIST: SUM over the elements of each list.
+struct SumList(Sum);
+
+impl SumList {
+    fn apply(&mut self, args: &[ArrayRef], row: usize, sign: i128) {
+        let Some(lists) = args.first().and_then(|a| a.as_list_opt::<i32>()) else { return };
+        if lists.is_null(row) {
+            return;
+        }
+        let items = lists.value(row);
+        for i in 0..items.len() {
+            self.0.apply(std::slice::from_ref(&items), i, sign);
+        }
+    }
+}
+
+impl Accumulator for SumList {
+    fn add(&mut self, args: &[ArrayRef], row: usize) -> RuntimeResult<()> {
+        self.apply(args, row, 1);
+        Ok(())
+    }
+    fn undo(&mut self, args: &[ArrayRef], row: usize) -> RuntimeResult<()> {
+        self.apply(args, row, -1);
+        Ok(())
+    }
+    fn merge(&mut self, other: &[ScalarValue]) -> RuntimeResult<()> {
+        self.0.merge(other)
+    }
+    fn value(&self) -> ScalarValue {
+        self.0.value()
+    }
+    fn state(&self) -> Vec<ScalarValue> {
+        self.0.state()
+    }
+    fn restore(&mut self, state: &[ScalarValue]) -> RuntimeResult<()> {
+        self.0.restore(state)
     }
 }
 
@@ -498,48 +542,82 @@ impl Accumulator for Collect {
     }
 }
 
-/// TOPK / TOPKDISTINCT: the `k` largest non-null values, largest first.
+/// TOPK / TOPKDISTINCT: the `k` largest non-null values, largest first (ties in arrival
+/// order). With other columns, the rows with the `k` largest values, as structs
+/// (`sort_col`, `col0`, ...).
 struct TopK {
     distinct: bool,
     k: usize,
-    values: Vec<ScalarValue>,
-    data_type: DataType,
+    /// Sort value and the other columns' values.
+    values: Vec<(ScalarValue, Vec<ScalarValue>)>,
+    /// The result's item type: the sort column's, or the struct.
+    item: DataType,
 }
 
 impl TopK {
-    fn offer(&mut self, v: ScalarValue) {
-        if v.is_null() || (self.distinct && self.values.contains(&v)) {
+    fn offer(&mut self, v: ScalarValue, others: Vec<ScalarValue>) {
+        if v.is_null() || (self.distinct && self.values.iter().any(|(x, _)| *x == v)) {
             return;
         }
-        let at = self.values.iter().position(|x| v.partial_cmp(x) == Some(std::cmp::Ordering::Greater)).unwrap_or(self.values.len());
-        self.values.insert(at, v);
+        let at = self.values.iter().position(|(x, _)| v.partial_cmp(x) == Some(std::cmp::Ordering::Greater)).unwrap_or(self.values.len());
+        self.values.insert(at, (v, others));
         self.values.truncate(self.k);
+    }
+
+    /// One result item: the value, or the struct of the value and the other columns.
+    fn item(&self, value: &ScalarValue, others: &[ScalarValue]) -> RuntimeResult<ScalarValue> {
+        let DataType::Struct(fields) = &self.item else { return Ok(value.clone()) };
+        let columns = std::iter::once(value).chain(others).map(|v| v.to_array()).collect::<Result<Vec<_>, _>>()?;
+        let array = arrow::array::StructArray::try_new(fields.clone(), columns, None)?;
+        Ok(ScalarValue::Struct(Arc::new(array)))
+    }
+
+    /// Splits a result item back into the value and the other columns.
+    fn split(&self, item: ScalarValue) -> RuntimeResult<(ScalarValue, Vec<ScalarValue>)> {
+        match item {
+            ScalarValue::Struct(s) if matches!(self.item, DataType::Struct(_)) => {
+                let mut parts = (0..s.num_columns()).map(|c| ScalarValue::try_from_array(s.column(c), 0)).collect::<Result<Vec<_>, _>>()?;
+                if parts.is_empty() {
+                    return Err(RuntimeError::Internal("TOPK state without a sort column".into()));
+                }
+                let value = parts.remove(0);
+                Ok((value, parts))
+            }
+            value => Ok((value, Vec::new())),
+        }
     }
 }
 
 impl Accumulator for TopK {
     fn add(&mut self, args: &[ArrayRef], row: usize) -> RuntimeResult<()> {
         let v = scalar(args, row)?;
-        self.offer(v);
+        let others = args[1..].iter().map(|a| ScalarValue::try_from_array(a, row)).collect::<Result<Vec<_>, _>>()?;
+        self.offer(v, others);
         Ok(())
     }
     fn undo(&mut self, _args: &[ArrayRef], _row: usize) -> RuntimeResult<()> {
         Err(RuntimeError::Execution("TOPK cannot retract values".into()))
     }
     fn merge(&mut self, other: &[ScalarValue]) -> RuntimeResult<()> {
-        for v in other.first().map(list_items).transpose()?.unwrap_or_default() {
-            self.offer(v);
+        for item in other.first().map(list_items).transpose()?.unwrap_or_default() {
+            let (v, others) = self.split(item)?;
+            self.offer(v, others);
         }
         Ok(())
     }
     fn value(&self) -> ScalarValue {
-        list_value(self.values.iter().cloned(), &self.data_type)
+        let items: RuntimeResult<Vec<ScalarValue>> = self.values.iter().map(|(v, others)| self.item(v, others)).collect();
+        match items {
+            Ok(items) => list_value(items, &self.item),
+            Err(_) => typed_null(&DataType::List(Arc::new(Field::new("item", self.item.clone(), true)))),
+        }
     }
     fn state(&self) -> Vec<ScalarValue> {
         vec![self.value()]
     }
     fn restore(&mut self, state: &[ScalarValue]) -> RuntimeResult<()> {
-        self.values = state.first().map(list_items).transpose()?.unwrap_or_default();
+        let items = state.first().map(list_items).transpose()?.unwrap_or_default();
+        self.values = items.into_iter().map(|item| self.split(item)).collect::<RuntimeResult<_>>()?;
         Ok(())
     }
 }
