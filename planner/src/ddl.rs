@@ -386,6 +386,12 @@ pub fn plan_sink(
     if props.string("VALUE_FORMAT").is_none() && props.string("FORMAT").is_none() && value_format.delimiter.is_none() {
         value_format.delimiter = input.value_format.delimiter;
     }
+    // Checked before the result's column types, as ksqlDB does.
+    if planned.complex_intermediate && value_format.format == FormatName::Delimited {
+        return Err(PlanError::statement(
+            "One of the functions used in the statement has an intermediate type that the value format can not handle. Please remove the function or change the format.",
+        ));
+    }
     finish_formats(&props, config, &mut key_format, &mut value_format, &columns)?;
     let timestamp = timestamp_spec(&props, &columns)?;
     let partitions = props.int("PARTITIONS")?.map(|p| p as i32).or(input.partitions);

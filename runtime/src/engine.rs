@@ -655,11 +655,6 @@ impl Engine {
                 }
                 let input = self.catalog.require_source(&planned.sources[0])?.clone();
                 let sink = plan_sink(name, *kind, properties, &planned, &input, &self.config, text)?;
-                if planned.complex_intermediate && sink.value_format.format == runnel_planner::FormatName::Delimited {
-                    return Err(EngineError::statement(
-                        "One of the functions used in the statement has an intermediate type that the value format can not handle. Please remove the function or change the format.",
-                    ));
-                }
                 let plan = planned.with_sink(name);
                 let mut pipeline = Pipeline::compile_with(&plan, &sink, &self.persistent_pipeline_options())?;
                 let partitions = sink.partitions.or_else(|| self.topics.partitions(&input.topic)).unwrap_or(1);
