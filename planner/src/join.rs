@@ -261,10 +261,19 @@ impl QueryPlanner<'_> {
                 display_type(&right_type)
             )));
         }
-        if let SqlType::Map(..) = left_type {
-            return Err(PlanError::statement(
-                "Map keys, including types that contain maps, are not supported as they may lead to unexpected behavior due to inconsistent serialization. Key column name: `ROWKEY`.",
-            ));
+        if crate::types::contains_map(&left_type) {
+            // The join key is named like the left column in the joined schema (`L_COL`).
+            let key_name = match &left_key {
+                Expr::Column(c) => match &c.relation {
+                    Some(q) => format!("{}_{}", q.table(), c.name),
+                    None => c.name.clone(),
+                },
+                _ => "ROWKEY".to_string(),
+            };
+            return Err(PlanError::statement(format!(
+                "Map keys, including types that contain maps, are not supported as they may lead to unexpected behavior due to inconsistent serialization. Key column name: `{key_name}`. Column type: {}. See https://github.com/confluentinc/ksql/issues/6621 for more.",
+                display_type(&left_type)
+            )));
         }
         let right_is_primary_key = matches!(&right_key, Expr::Column(c)
             if right.def.column(&c.name).is_some_and(|col| col.role == ColumnRole::Key) && right.def.key_columns().count() == 1);
@@ -838,7 +847,11 @@ fn referenced(e: &sql::Expr, sources: &[Joined]) -> Result<Vec<String>> {
                 let q = ident_name(&parts[0]);
                 let name = ident_name(&parts[1]);
                 match sources.iter().find(|s| s.qualifier == q) {
-                    None => return ControlFlow::Break(PlanError::statement(format!("'{q}' is not a valid stream/table name or alias."))),
+                    None => {
+                        return ControlFlow::Break(PlanError::statement(format!(
+                            "Failed to prepare statement: '{q}' is not a valid stream/table name or alias."
+                        )))
+                    }
                     Some(s) if !s.names.contains(&name) => {
                         return ControlFlow::Break(PlanError::statement(format!("JOIN ON column '{q}.{name}' cannot be resolved.")))
                     }
