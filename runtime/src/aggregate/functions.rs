@@ -151,8 +151,7 @@ impl AccumulatorFactory {
         let f = self.call.function.as_str();
         Ok(match f {
             "COUNT" => Box::new(Count { star: self.call.args.is_empty(), n: 0 }),
-            "SUM" => Box::new(Sum { result: self.call.return_type.clone(), int: 0, float: 0.0 }),
-            "SUM_LIST" => Box::new(SumList(Sum { result: self.call.return_type.clone(), int: 0, float: 0.0 })),
+            "SUM" | "SUM_LIST" => Box::new(Sum { result: self.call.return_type.clone(), int: 0, float: 0.0, lists: f == "SUM_LIST" }),
             "AVG" => Box::new(Avg { float: 0.0, int: 0, count: 0, integral: !matches!(t, DataType::Float64 | DataType::Decimal128(..)) }),
             "MIN" | "MAX" => Box::new(MinMax { max: f == "MAX", best: None, data_type: t }),
             "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => Box::new(ByOffset {
@@ -223,53 +222,30 @@ impl Accumulator for Count {
     }
 }
 
-/// SUM_LIST: SUM over the elements of each list.
-struct SumList(Sum);
+/// SUM keeps the input's type (INT sums wrap like Java ints); NULLs count as nothing.
+/// SUM_LIST (`lists`) sums the elements of each list.
+struct Sum {
+    result: DataType,
+    int: i128,
+    float: f64,
+    lists: bool,
+}
 
-impl SumList {
-    fn apply(&mut self, args: &[ArrayRef], row: usize, sign: i128) {
+impl Sum {
+    fn apply_row(&mut self, args: &[ArrayRef], row: usize, sign: i128) {
+        if !self.lists {
+            return self.apply(args, row, sign);
+        }
         let Some(lists) = args.first().and_then(|a| a.as_list_opt::<i32>()) else { return };
         if lists.is_null(row) {
             return;
         }
         let items = lists.value(row);
         for i in 0..items.len() {
-            self.0.apply(std::slice::from_ref(&items), i, sign);
+            self.apply(std::slice::from_ref(&items), i, sign);
         }
     }
-}
 
-impl Accumulator for SumList {
-    fn add(&mut self, args: &[ArrayRef], row: usize) -> RuntimeResult<()> {
-        self.apply(args, row, 1);
-        Ok(())
-    }
-    fn undo(&mut self, args: &[ArrayRef], row: usize) -> RuntimeResult<()> {
-        self.apply(args, row, -1);
-        Ok(())
-    }
-    fn merge(&mut self, other: &[ScalarValue]) -> RuntimeResult<()> {
-        self.0.merge(other)
-    }
-    fn value(&self) -> ScalarValue {
-        self.0.value()
-    }
-    fn state(&self) -> Vec<ScalarValue> {
-        self.0.state()
-    }
-    fn restore(&mut self, state: &[ScalarValue]) -> RuntimeResult<()> {
-        self.0.restore(state)
-    }
-}
-
-/// SUM keeps the input's type (INT sums wrap like Java ints); NULLs count as nothing.
-struct Sum {
-    result: DataType,
-    int: i128,
-    float: f64,
-}
-
-impl Sum {
     fn apply(&mut self, args: &[ArrayRef], row: usize, sign: i128) {
         let Some(a) = args.first() else { return };
         if a.is_null(row) {
@@ -287,11 +263,11 @@ impl Sum {
 
 impl Accumulator for Sum {
     fn add(&mut self, args: &[ArrayRef], row: usize) -> RuntimeResult<()> {
-        self.apply(args, row, 1);
+        self.apply_row(args, row, 1);
         Ok(())
     }
     fn undo(&mut self, args: &[ArrayRef], row: usize) -> RuntimeResult<()> {
-        self.apply(args, row, -1);
+        self.apply_row(args, row, -1);
         Ok(())
     }
     fn merge(&mut self, other: &[ScalarValue]) -> RuntimeResult<()> {
