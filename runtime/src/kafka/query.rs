@@ -69,8 +69,27 @@ struct HeldResults {
     internal_index: HashMap<(String, Option<Vec<u8>>), usize>,
     offsets: HashMap<(usize, i32), i64>,
     bytes: usize,
-    /// Input records these results account for.
-    consumed: u64,
+    /// What these results account for.
+    counts: Counts,
+}
+
+/// Records a batch (or held results) accounts for, added to [`QueryStats`] once committed.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    /// Records of the query's sources.
+    source: u64,
+    /// Records read back from its repartition topics.
+    read_back: u64,
+    /// Rows written to its repartition topics.
+    repartitioned: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.source += other.source;
+        self.read_back += other.read_back;
+        self.repartitioned += other.repartitioned;
+    }
 }
 
 impl HeldResults {
@@ -84,7 +103,7 @@ impl HeldResults {
             internal_index: HashMap::new(),
             offsets: HashMap::new(),
             bytes: 0,
-            consumed: 0,
+            counts: Counts::default(),
         }
     }
 
@@ -123,7 +142,7 @@ impl HeldResults {
             sink: std::mem::take(&mut self.sink).into_iter().flatten().collect(),
             internal: std::mem::take(&mut self.internal).into_iter().flatten().collect(),
             offsets: std::mem::take(&mut self.offsets),
-            consumed: std::mem::take(&mut self.consumed),
+            counts: std::mem::take(&mut self.counts),
         }
     }
 }
@@ -133,14 +152,20 @@ struct Released {
     sink: Vec<TopicRecord>,
     internal: Vec<(String, TopicRecord)>,
     offsets: HashMap<(usize, i32), i64>,
-    consumed: u64,
+    counts: Counts,
 }
 
 /// What a running query reports about itself; read without stopping it.
 #[derive(Debug, Default)]
 pub struct QueryStats {
-    /// Input records processed, their output acknowledged and their offsets committed.
+    /// Records of the query's sources processed, their output acknowledged and their offsets
+    /// committed.
     pub consumed: AtomicU64,
+    /// Rows written to the query's repartition topics (acknowledged).
+    pub repartitioned: AtomicU64,
+    /// Rows read back from its repartition topics and processed (committed): the query has
+    /// caught up with its sources when this equals `repartitioned`.
+    pub read_back: AtomicU64,
     pub produced: AtomicU64,
     /// Records skipped because they could not be decoded, processed or encoded.
     pub record_errors: AtomicU64,
@@ -198,6 +223,7 @@ impl KafkaQuery {
             config: config.clone(),
             rebalanced,
             held,
+            reads_back: topics.iter().map(|t| repartition_topics.contains(t)).collect(),
             repartition_topics,
             merge: InputMerge::default(),
             processed: HashMap::new(),
@@ -411,6 +437,8 @@ struct Worker {
     held: Option<HeldResults>,
     /// The query's repartition topics: their records are rows, never coalesced.
     repartition_topics: Vec<String>,
+    /// Per input: whether it reads a repartition topic back.
+    reads_back: Vec<bool>,
     merge: InputMerge,
     /// The offset after the last processed record, per (input, partition).
     processed: HashMap<(usize, i32), i64>,
@@ -601,6 +629,9 @@ impl Worker {
             }
         }
         self.stats.state_entries.store(self.pipeline.state_entries() as u64, Ordering::Relaxed);
+        let read_back = batch.inputs.iter().filter(|&&i| self.reads_back.get(i).copied().unwrap_or(false)).count() as u64;
+        let repartitioned = outputs.internal.iter().filter(|(t, _)| self.repartition_topics.contains(t)).count() as u64;
+        let counts = Counts { source: len as u64 - read_back, read_back, repartitioned };
         if let Some(held) = self.held.as_mut() {
             // Rows for the repartition topic go now; results wait for the commit, coalesced.
             for (topic, record) in outputs.internal {
@@ -617,7 +648,7 @@ impl Worker {
                 let entry = held.offsets.entry(key).or_insert(offset);
                 *entry = (*entry).max(offset);
             }
-            held.consumed += len as u64;
+            held.counts.add(counts);
             return self.emit_held(false);
         }
         let sink = self.pipeline.sink_topic().to_string();
@@ -630,8 +661,14 @@ impl Worker {
         flush(&self.producer)?;
         self.stats.produced.fetch_add(outputs.sink.len() as u64, Ordering::Relaxed);
         self.commit(batch_offsets(batch))?;
-        self.stats.consumed.fetch_add(len as u64, Ordering::Relaxed);
+        self.count(counts);
         Ok(())
+    }
+
+    fn count(&self, counts: Counts) {
+        self.stats.consumed.fetch_add(counts.source, Ordering::Relaxed);
+        self.stats.read_back.fetch_add(counts.read_back, Ordering::Relaxed);
+        self.stats.repartitioned.fetch_add(counts.repartitioned, Ordering::Relaxed);
     }
 
     /// Sends the held results and commits the offsets they account for, when the commit is
@@ -641,7 +678,7 @@ impl Worker {
         if !(now || held.due()) || (held.offsets.is_empty() && held.sink.is_empty() && held.internal.is_empty()) {
             return Ok(());
         }
-        let Released { sink: sink_records, internal, offsets, consumed } = held.take();
+        let Released { sink: sink_records, internal, offsets, counts } = held.take();
         let sink = self.pipeline.sink_topic().to_string();
         for record in &sink_records {
             send(&self.producer, &sink, None, record)?;
@@ -652,7 +689,7 @@ impl Worker {
         flush(&self.producer)?;
         self.stats.produced.fetch_add(sink_records.len() as u64, Ordering::Relaxed);
         self.commit(offsets)?;
-        self.stats.consumed.fetch_add(consumed, Ordering::Relaxed);
+        self.count(counts);
         Ok(())
     }
 

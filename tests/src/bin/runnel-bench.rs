@@ -194,7 +194,12 @@ fn run(bootstrap: &str, n: usize, queries: &[(&str, &str)]) -> Result<(), String
         let mut latencies = LookupLatencies::default();
         let mut max_state = 0;
         let deadline = start + Duration::from_secs(600);
-        while stats.consumed.load(Ordering::Relaxed) < inputs as u64 {
+        // Done when every input record is processed, and every row the query moved through a
+        // repartition topic (GROUP BY or join on a non-key column) too.
+        let caught_up = |s: &runnel_runtime::kafka::query::QueryStats| {
+            s.consumed.load(Ordering::Relaxed) >= inputs as u64 && s.read_back.load(Ordering::Relaxed) >= s.repartitioned.load(Ordering::Relaxed)
+        };
+        while !caught_up(&stats) {
             max_state = max_state.max(stats.state_entries.load(Ordering::Relaxed));
             if let Ok(Some(failure)) = stats.failure.lock().map(|f| f.clone()) {
                 return Err(format!("{name} failed: {failure}"));
@@ -215,9 +220,10 @@ fn run(bootstrap: &str, n: usize, queries: &[(&str, &str)]) -> Result<(), String
         let floor_per_event = floor_s / floor_rows.max(1) as f64;
         let state = stats.state_entries.load(Ordering::Relaxed);
         println!(
-            "{name}: {} (produced {} records, {} skipped, state entries {} at end, {} at most); ratio to raw floor: {:.2}x",
+            "{name}: {} (produced {} records, {} rows repartitioned, {} skipped, state entries {} at end, {} at most); ratio to raw floor: {:.2}x",
             rate(inputs, s),
             stats.produced.load(Ordering::Relaxed),
+            stats.repartitioned.load(Ordering::Relaxed),
             stats.record_errors.load(Ordering::Relaxed),
             state,
             max_state.max(state),
