@@ -419,10 +419,22 @@ impl QueryPlanner<'_> {
             matches!(key, Expr::Column(c) if def.column(&c.name).is_some_and(|col| col.role == ColumnRole::Key) && def.key_columns().count() == 1)
         };
         let left_keyed = if index == 0 { keyed_by(all[0].def, &left_key) } else { joint.key_exprs.iter().any(|(e, _)| *e == left_key) };
-        let repartition = (
+        let mut repartition = (
             joint.kind == SourceKind::Stream && strategy != JoinStrategy::ForeignKey && !left_keyed,
             right.def.kind == SourceKind::Stream && !keyed_by(right.def, &right_key),
         );
+        // Keyed alike but serialized differently, equal keys land in different partitions: a
+        // stream side is repartitioned in its partner's key format (the right one first, as
+        // ksqlDB does). Two tables keep their formats (tables are not repartitioned yet).
+        let formats_differ = all[0].def.key_format.format != right.def.key_format.format
+            || all[0].def.key_format.features != right.def.key_format.features;
+        if strategy != JoinStrategy::ForeignKey && repartition == (false, false) && formats_differ {
+            if right.def.kind == SourceKind::Stream {
+                repartition.1 = true;
+            } else if joint.kind == SourceKind::Stream {
+                repartition.0 = true;
+            }
+        }
         let mut copartitioned = joint.copartitioned;
         if strategy != JoinStrategy::ForeignKey && repartition == (false, false) {
             copartitioned.push((all[0].def.name.clone(), right.def.name.clone()));

@@ -165,3 +165,29 @@ fn a_push_query_may_aggregate_without_group_by() {
     let err = engine.execute_sql("CREATE TABLE T AS SELECT COUNT(*) AS C FROM S;").expect_err("a persistent query needs GROUP BY");
     assert!(!err.message.is_empty());
 }
+
+#[test]
+fn a_stream_keyed_in_another_format_than_its_table_is_repartitioned_in_the_table_format() {
+    let mut engine = Engine::new(BTreeMap::new());
+    engine.execute_sql("CREATE STREAM S (ID STRING KEY, V INT) WITH (kafka_topic='s', key_format='KAFKA', value_format='JSON', PARTITIONS=4);").expect("create");
+    engine.execute_sql("CREATE TABLE T (ID STRING PRIMARY KEY, W INT) WITH (kafka_topic='t', key_format='JSON', value_format='JSON', PARTITIONS=4);").expect("create");
+    engine.execute_sql("CREATE STREAM J AS SELECT S.ID, V, W FROM S JOIN T ON S.ID = T.ID;").expect("csas");
+    let repartition = engine.topic_names().into_iter().find(|t| t.ends_with("-Join-left-repartition")).expect("the stream is repartitioned");
+    let ids = ["a", "b", "c", "d", "e", "f"];
+    for id in ids {
+        let key = format!("\"{id}\"").into_bytes();
+        engine.produce("t", TopicRecord { key: Some(key), value: Some(br#"{"W": 1}"#.to_vec()), timestamp: 1, ..Default::default() }).expect("produce");
+    }
+    for id in ids {
+        engine.produce("s", TopicRecord { key: Some(id.as_bytes().to_vec()), value: Some(br#"{"V": 2}"#.to_vec()), timestamp: 2, ..Default::default() }).expect("produce");
+    }
+    engine.process().expect("process");
+    let table = engine.records("t");
+    let moved = engine.records(&repartition);
+    assert_eq!(moved.len(), ids.len());
+    for r in &moved {
+        let partner = table.iter().find(|t| t.key == r.key).expect("keyed like the table (JSON)");
+        assert_eq!(r.partition, partner.partition, "co-partitioned with the table");
+    }
+    assert_eq!(engine.records("J").len(), ids.len(), "every stream record joined");
+}
