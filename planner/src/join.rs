@@ -425,13 +425,13 @@ impl QueryPlanner<'_> {
         );
         // Keyed alike but serialized differently, equal keys land in different partitions: a
         // stream side is repartitioned in its partner's key format (the right one first, as
-        // ksqlDB does). Two tables keep their formats (tables are not repartitioned yet).
+        // ksqlDB does); of two tables, the right one.
         let formats_differ = all[0].def.key_format.format != right.def.key_format.format
             || all[0].def.key_format.features != right.def.key_format.features;
         if strategy != JoinStrategy::ForeignKey && repartition == (false, false) && formats_differ {
-            if right.def.kind == SourceKind::Stream {
+            if right.def.kind == SourceKind::Stream || joint.kind == SourceKind::Table {
                 repartition.1 = true;
-            } else if joint.kind == SourceKind::Stream {
+            } else {
                 repartition.0 = true;
             }
         }

@@ -338,8 +338,9 @@ pub struct JoinNode {
     pub filter: Option<Expr>,
     pub rowtime_column: String,
     pub key_column: String,
-    /// A stream side whose records are not keyed by its join expression reaches the join
-    /// through a repartition topic keyed by it (left, right), as ksqlDB does.
+    /// A side that reaches the join through a repartition topic keyed by its join expression
+    /// in the partner's key format (left, right), as ksqlDB does: a stream not keyed by it, or
+    /// a side keyed in another format than its partner.
     pub repartition: (bool, bool),
     pub schema: DFSchemaRef,
 }

@@ -778,6 +778,14 @@ impl Compiler<'_> {
         let key_format = partner_def.map_or_else(|| runnel_planner::formats::FormatSpec::new(runnel_planner::FormatName::Json), |d| d.key_format.clone());
         let rows: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let prefix = if index == 0 { "Join".to_string() } else { format!("Join{index}") };
+        // A table side's key column (tables join on their primary key).
+        let table_key = match scan_source(plan) {
+            Some(def) if def.kind == SourceKind::Table => match key {
+                Expr::Column(c) => plan.schema().index_of_column(c).ok(),
+                _ => None,
+            },
+            _ => None,
+        };
         let Some((topic, read)) = RepartitionTopic::join_side(
             format!("{prefix}-{name}-repartition"),
             &rows,
@@ -786,6 +794,7 @@ impl Compiler<'_> {
             timestamp_column(plan)?,
             key_format,
             partner_def.map(|d| d.topic.clone()),
+            table_key,
         )?
         else {
             self.compile_branch(plan, target)?;
@@ -803,10 +812,10 @@ impl Compiler<'_> {
         self.inputs.push(Input {
             topic: String::new(),
             internal: Some(r),
-            kind: SourceKind::Stream,
+            kind: read.kind,
             decoder: read.decoder,
             position: 0,
-            branch: Branch { operators: vec![Operator::Project { exprs: read.exprs, schema: read.schema }], kind: SourceKind::Stream, target },
+            branch: Branch { operators: vec![Operator::Project { exprs: read.exprs, schema: read.schema }], kind: read.kind, target },
         });
         r
     }

@@ -48,6 +48,8 @@ pub(crate) struct RepartitionTopic {
     pub(crate) name: String,
     /// Set by [`RepartitionTopic::set_topic`].
     topic: String,
+    /// A table side: deletes are written as tombstones (other rows with a delete are dropped).
+    table: bool,
     /// The input topic whose partition count it takes (a join side's partner), if any.
     pub(crate) partitions_like: Option<String>,
     writer: SinkWriter,
@@ -57,6 +59,7 @@ pub(crate) struct RepartitionTopic {
 /// How a query reads a repartition topic back: its decoder, and the projection from the
 /// decoded columns to the rows that were written.
 pub(crate) struct ReadBack {
+    pub(crate) kind: SourceKind,
     pub(crate) decoder: SourceDecoder,
     pub(crate) exprs: Vec<Arc<dyn PhysicalExpr>>,
     pub(crate) schema: SchemaRef,
@@ -72,10 +75,10 @@ fn sql_column(name: String, data_type: &DataType, role: ColumnRole) -> Option<Co
     }
 }
 
-fn topic_def(name: &str, columns: Vec<Column>, key_format: FormatSpec) -> SourceDef {
+fn topic_def(name: &str, kind: SourceKind, columns: Vec<Column>, key_format: FormatSpec) -> SourceDef {
     SourceDef {
         name: name.to_string(),
-        kind: SourceKind::Stream,
+        kind,
         columns,
         topic: String::new(),
         key_format,
@@ -92,6 +95,7 @@ fn topic_def(name: &str, columns: Vec<Column>, key_format: FormatSpec) -> Source
 /// event-time column.
 fn read_back(def: SourceDef, names: &[String], schema: SchemaRef) -> RuntimeResult<ReadBack> {
     let scan = source_scan_schema(&def);
+    let kind = def.kind;
     let exprs = names
         .iter()
         .map(|name| {
@@ -99,7 +103,7 @@ fn read_back(def: SourceDef, names: &[String], schema: SchemaRef) -> RuntimeResu
             Ok(Arc::new(ColumnExpr::new(name, index)) as Arc<dyn PhysicalExpr>)
         })
         .collect::<RuntimeResult<Vec<_>>>()?;
-    Ok(ReadBack { decoder: SourceDecoder::new(def)?, exprs, schema })
+    Ok(ReadBack { kind, decoder: SourceDecoder::new(def)?, exprs, schema })
 }
 
 impl RepartitionTopic {
@@ -122,19 +126,22 @@ impl RepartitionTopic {
             let Some(column) = sql_column(field.name().clone(), field.data_type(), role) else { return Ok(None) };
             columns.push(column);
         }
-        let def = topic_def(GROUP_BY, columns, FormatSpec::new(FormatName::Json));
+        let def = topic_def(GROUP_BY, SourceKind::Stream, columns, FormatSpec::new(FormatName::Json));
         let writer = SinkWriter::new(&def, rows)?;
         let names: Vec<String> =
             rows.fields().iter().map(|f| if f.name() == SINK_TIMESTAMP { ROWTIME.to_string() } else { f.name().clone() }).collect();
         let read = read_back(def, &names, rows.clone())?;
-        let topic = RepartitionTopic { name: GROUP_BY.into(), topic: String::new(), partitions_like: None, writer, keying: Keying::Leading(key_count) };
+        let topic =
+            RepartitionTopic { name: GROUP_BY.into(), topic: String::new(), table: false, partitions_like: None, writer, keying: Keying::Leading(key_count) };
         Ok(Some((topic, read)))
     }
 
     /// The topic for a join side's `rows` (event time in column `timestamp`), keyed by `key`
     /// written as a `key_type` (the partner's key column type, else the key's own) in
-    /// `key_format` (the partner's key format, else JSON). `None` when a column cannot be
-    /// written to a topic.
+    /// `key_format` (the partner's key format, else JSON). For a table side, `table_key` is
+    /// the column of its primary key: deletes go through as tombstones and the key column is
+    /// read back from the record key. `None` when a column cannot be written to a topic.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn join_side(
         name: String,
         rows: &SchemaRef,
@@ -143,6 +150,7 @@ impl RepartitionTopic {
         timestamp: usize,
         key_format: FormatSpec,
         partitions_like: Option<String>,
+        table_key: Option<usize>,
     ) -> RuntimeResult<Option<(Self, ReadBack)>> {
         let Some(key_column) = sql_column("__K".into(), &key_type, ColumnRole::Key) else { return Ok(None) };
         let key_type = to_arrow(&key_column.data_type);
@@ -154,15 +162,17 @@ impl RepartitionTopic {
             let Some(column) = sql_column(name.clone(), field.data_type(), ColumnRole::Value) else { return Ok(None) };
             columns.push(column);
             fields.push(Field::new(&name, field.data_type().clone(), true));
-            names.push(name);
+            // A table's key column comes back from the record key (a tombstone has no value).
+            names.push(if table_key == Some(i) && field.data_type() == &key_type { "__K".to_string() } else { name });
         }
         fields.push(Field::new(SINK_TIMESTAMP, DataType::Int64, true));
         let written: SchemaRef = Arc::new(Schema::new(fields));
-        let def = topic_def(&name, columns, key_format);
+        let kind = if table_key.is_some() { SourceKind::Table } else { SourceKind::Stream };
+        let def = topic_def(&name, kind, columns, key_format);
         let writer = SinkWriter::new(&def, &written)?;
         let read = read_back(def, &names, rows.clone())?;
         let keying = Keying::Expr { key, key_type, timestamp, written };
-        Ok(Some((RepartitionTopic { name, topic: String::new(), partitions_like, writer, keying }, read)))
+        Ok(Some((RepartitionTopic { name, topic: String::new(), table: table_key.is_some(), partitions_like, writer, keying }, read)))
     }
 
     /// Encodes the rows to write: all but deletes and rows with a NULL key, with the headers
@@ -191,12 +201,15 @@ impl RepartitionTopic {
                 (RecordBatch::try_new(written.clone(), columns)?, nulls)
             }
         };
-        let keep: Vec<bool> = (0..batch.num_rows()).map(|row| !deleted.get(row).copied().unwrap_or(false) && !key_nulls[row]).collect();
+        let is_deleted = |row: usize| deleted.get(row).copied().unwrap_or(false);
+        let keep: Vec<bool> = (0..batch.num_rows()).map(|row| (self.table || !is_deleted(row)) && !key_nulls[row]).collect();
+        let kept = |values: Vec<bool>| -> Vec<bool> { values.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| v).collect() };
+        let deletes = kept((0..batch.num_rows()).map(|row| self.table && is_deleted(row)).collect());
         let (batch, origin): (RecordBatch, Vec<usize>) = if keep.iter().all(|k| *k) {
             (batch, origin.to_vec())
         } else {
-            let kept = origin.iter().zip(&keep).filter(|(_, k)| **k).map(|(o, _)| *o).collect();
-            (filter_record_batch(&batch, &BooleanArray::from(keep))?, kept)
+            let kept_origin = origin.iter().zip(&keep).filter(|(_, k)| **k).map(|(o, _)| *o).collect();
+            (filter_record_batch(&batch, &BooleanArray::from(keep.clone()))?, kept_origin)
         };
         // Like Kafka Streams, repartitioned records carry the headers of their source record.
         let headers: Vec<Headers> = origin.iter().map(|&r| records.get(r).map(|r| r.headers.clone()).unwrap_or_default()).collect();
@@ -204,7 +217,7 @@ impl RepartitionTopic {
         if self.topic.is_empty() {
             return Err(RuntimeError::Internal(format!("the repartition topic {} has no query id", self.name)));
         }
-        let out = self.writer.write(&batch, &vec![false; rows], &vec![false; rows], &headers, errors)?;
+        let out = self.writer.write(&batch, &deletes, &vec![false; rows], &headers, errors)?;
         Ok(out.into_iter().map(|r| (self.topic.clone(), r)).collect())
     }
 }

@@ -191,3 +191,31 @@ fn a_stream_keyed_in_another_format_than_its_table_is_repartitioned_in_the_table
     }
     assert_eq!(engine.records("J").len(), ids.len(), "every stream record joined");
 }
+
+#[test]
+fn a_table_keyed_in_another_format_than_its_partner_is_repartitioned_with_its_deletes() {
+    let mut engine = Engine::new(BTreeMap::from([("cache.max.bytes.buffering".to_string(), "0".to_string())]));
+    engine.execute_sql("CREATE TABLE L (ID STRING PRIMARY KEY, V INT) WITH (kafka_topic='l', key_format='KAFKA', value_format='JSON', PARTITIONS=4);").expect("create");
+    engine.execute_sql("CREATE TABLE R (ID STRING PRIMARY KEY, W INT) WITH (kafka_topic='r', key_format='JSON', value_format='JSON', PARTITIONS=4);").expect("create");
+    engine.execute_sql("CREATE TABLE J AS SELECT L.ID, V, W FROM L JOIN R ON L.ID = R.ID;").expect("ctas");
+    let repartition = engine.topic_names().into_iter().find(|t| t.ends_with("-Join-right-repartition")).expect("the right table is repartitioned");
+    let record = |key: &[u8], value: Option<&str>, ts: i64| TopicRecord {
+        key: Some(key.to_vec()),
+        value: value.map(|v| v.as_bytes().to_vec()),
+        timestamp: ts,
+        ..Default::default()
+    };
+    engine.produce("l", record(b"a", Some(r#"{"V": 1}"#), 1)).expect("produce");
+    engine.produce("r", record(br#""a""#, Some(r#"{"W": 2}"#), 2)).expect("produce");
+    engine.produce("r", record(br#""a""#, None, 3)).expect("produce a delete");
+    engine.process().expect("process");
+    let moved = engine.records(&repartition);
+    assert_eq!(moved.len(), 2, "the row and its delete");
+    assert_eq!(moved[0].key.as_deref(), Some(&b"a"[..]), "keyed in the left table's format (KAFKA)");
+    assert!(moved[1].value.is_none(), "the delete is a tombstone");
+    let left_partition = engine.records("l")[0].partition;
+    assert!(moved.iter().all(|r| r.partition == left_partition), "co-partitioned with the left table");
+    let out = engine.records("J");
+    assert_eq!(out.len(), 2, "the join result, then its delete");
+    assert!(out[0].value.is_some() && out[1].value.is_none());
+}
