@@ -585,8 +585,9 @@ impl QueryPlanner<'_> {
             emit_final,
             having,
             table_input: input_kind == SourceKind::Table,
-            // A stream grouped by anything but its key moves each row to its group's partition.
-            repartition: input_kind == SourceKind::Stream && !by_source_key,
+            // Grouped by anything but its key, each row (a table's: each change) moves to its
+            // group's partition.
+            repartition: !by_source_key,
             schema: agg_schema,
         };
         let agg_plan = LogicalPlan::Extension(Extension { node: Arc::new(node) });

@@ -242,8 +242,8 @@ pub struct AggregateNode {
     pub having: Option<Expr>,
     /// The input is a table: updates retract the row's previous contribution.
     pub table_input: bool,
-    /// Rows reach the aggregate through an internal repartition topic keyed by the group
-    /// (a persistent query over a stream grouped by other than its key); see
+    /// Rows (a table's: changes) reach the aggregate through an internal repartition topic
+    /// keyed by the group (a persistent query grouping by other than its key); see
     /// docs/architecture.md "Repartition topics".
     pub repartition: bool,
     pub schema: DFSchemaRef,

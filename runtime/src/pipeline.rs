@@ -527,7 +527,22 @@ impl Pipeline {
         }
         if let Target::Repartition(r) = target {
             let repartition = self.repartitions.get(r).ok_or_else(|| RuntimeError::Internal(format!("no repartition topic {r}")))?;
-            let mut out = repartition.write(&flow.batch, &flow.deleted, &flow.origin, records, errors)?;
+            let mut out = match self.aggregate.as_mut().filter(|_| repartition.table_changes) {
+                Some(aggregate) => {
+                    // Table rows are told apart by their key: a join's key after a join.
+                    let keys: Vec<Option<&[u8]>> = match &flow.keys {
+                        Some(keys) => keys.iter().map(|k| Some(k.as_slice())).collect(),
+                        None => flow.origin.iter().map(|&o| records.get(o).and_then(|r| r.key.as_deref())).collect(),
+                    };
+                    let changes = aggregate.table_changes(&flow.batch, &flow.deleted, &keys)?;
+                    let origin: Vec<usize> = changes.origin.iter().map(|&i| flow.origin[i]).collect();
+                    let none = vec![false; origin.len()];
+                    let mut out = repartition.write(&changes.batch, &none, &origin, records, errors)?;
+                    out.extend(self.aggregate_changelog()?);
+                    out
+                }
+                None => repartition.write(&flow.batch, &flow.deleted, &flow.origin, records, errors)?,
+            };
             changelog.append(&mut out);
             return Ok(PipelineOutput { sink: Vec::new(), internal: changelog });
         }
@@ -615,6 +630,11 @@ impl Pipeline {
                 Vec::new()
             }
         };
+        Ok(PipelineOutput { sink, internal: self.aggregate_changelog()? })
+    }
+
+    /// The changelog records of the aggregate's store writes since the last call.
+    fn aggregate_changelog(&mut self) -> RuntimeResult<Vec<(String, TopicRecord)>> {
         let mut changelog = Vec::new();
         if let Some(aggregate) = self.aggregate.as_mut() {
             for (store, key, value, timestamp) in aggregate.take_changelog()? {
@@ -623,7 +643,7 @@ impl Pipeline {
                 }
             }
         }
-        Ok(PipelineOutput { sink, internal: changelog })
+        Ok(changelog)
     }
 }
 
@@ -746,8 +766,16 @@ impl Compiler<'_> {
     /// rows go to the aggregate. Returns `None`, to re-key in place, when a column type cannot
     /// be written to a topic.
     fn compile_repartition(&mut self, aggregate: &AggregateNode) -> RuntimeResult<Option<SourceKind>> {
-        let rows: SchemaRef = Arc::new(aggregate.input.schema().as_arrow().clone());
-        let Some((topic, read)) = RepartitionTopic::group_by(&rows, aggregate.key_count)? else { return Ok(None) };
+        let Some(operator) = self.aggregate.as_mut() else { return Ok(None) };
+        // A table's rows go as changes (old and new row of a key), so that a row moving to
+        // another group is retracted where it was.
+        let rows: SchemaRef =
+            if aggregate.table_input { operator.change_schema() } else { Arc::new(aggregate.input.schema().as_arrow().clone()) };
+        let Some((mut topic, read)) = RepartitionTopic::group_by(&rows, aggregate.key_count)? else { return Ok(None) };
+        if aggregate.table_input {
+            operator.read_changes();
+            topic.table_changes = true;
+        }
         let r = self.read_back(topic, read, Target::Top);
         Ok(Some(self.compile_branch(&aggregate.input, Target::Repartition(r))?))
     }

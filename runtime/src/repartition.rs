@@ -50,6 +50,8 @@ pub(crate) struct RepartitionTopic {
     topic: String,
     /// A table side: deletes are written as tombstones (other rows with a delete are dropped).
     table: bool,
+    /// Carries a table aggregation's changes (see `AggregateOperator::table_changes`).
+    pub(crate) table_changes: bool,
     /// The input topic whose partition count it takes (a join side's partner), if any.
     pub(crate) partitions_like: Option<String>,
     writer: SinkWriter,
@@ -118,7 +120,8 @@ impl RepartitionTopic {
     }
 
     /// The topic for an aggregate's input `rows` (`key_count` group columns first, the event
-    /// time in `__ROWTIME`). `None` when a column cannot be written to a topic.
+    /// time in `__ROWTIME`), or a table aggregation's changes laid out the same way. `None`
+    /// when a column cannot be written to a topic.
     pub(crate) fn group_by(rows: &SchemaRef, key_count: usize) -> RuntimeResult<Option<(Self, ReadBack)>> {
         let mut columns = Vec::with_capacity(rows.fields().len());
         for (i, field) in rows.fields().iter().enumerate().filter(|(_, f)| f.name() != SINK_TIMESTAMP) {
@@ -132,7 +135,7 @@ impl RepartitionTopic {
             rows.fields().iter().map(|f| if f.name() == SINK_TIMESTAMP { ROWTIME.to_string() } else { f.name().clone() }).collect();
         let read = read_back(def, &names, rows.clone())?;
         let topic =
-            RepartitionTopic { name: GROUP_BY.into(), topic: String::new(), table: false, partitions_like: None, writer, keying: Keying::Leading(key_count) };
+            RepartitionTopic { name: GROUP_BY.into(), topic: String::new(), table: false, table_changes: false, partitions_like: None, writer, keying: Keying::Leading(key_count) };
         Ok(Some((topic, read)))
     }
 
@@ -172,7 +175,7 @@ impl RepartitionTopic {
         let writer = SinkWriter::new(&def, &written)?;
         let read = read_back(def, &names, rows.clone())?;
         let keying = Keying::Expr { key, key_type, timestamp, written };
-        Ok(Some((RepartitionTopic { name, topic: String::new(), table: table_key.is_some(), partitions_like, writer, keying }, read)))
+        Ok(Some((RepartitionTopic { name, topic: String::new(), table: table_key.is_some(), table_changes: false, partitions_like, writer, keying }, read)))
     }
 
     /// Encodes the rows to write: all but deletes and rows with a NULL key, with the headers

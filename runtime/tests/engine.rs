@@ -219,3 +219,46 @@ fn a_table_keyed_in_another_format_than_its_partner_is_repartitioned_with_its_de
     assert_eq!(out.len(), 2, "the join result, then its delete");
     assert!(out[0].value.is_some() && out[1].value.is_none());
 }
+
+#[test]
+fn a_table_grouped_by_a_value_column_sends_its_changes_through_a_repartition_topic() {
+    let mut engine = Engine::new(BTreeMap::from([("cache.max.bytes.buffering".to_string(), "0".to_string())]));
+    engine.execute_sql("CREATE TABLE USERS (ID STRING PRIMARY KEY, REGION STRING, SCORE INT) WITH (kafka_topic='users', value_format='JSON', PARTITIONS=2);").expect("create");
+    engine.execute_sql("CREATE TABLE PER_REGION AS SELECT REGION, COUNT(*) AS N, SUM(SCORE) AS TOTAL FROM USERS GROUP BY REGION;").expect("ctas");
+    let repartition = engine.topic_names().into_iter().find(|t| t.ends_with("-Aggregate-GroupBy-repartition")).expect("a repartition topic");
+    let user = |id: &str, value: Option<&str>, ts: i64| TopicRecord {
+        key: Some(id.as_bytes().to_vec()),
+        value: value.map(|v| v.as_bytes().to_vec()),
+        timestamp: ts,
+        ..Default::default()
+    };
+    engine.produce("users", user("ann", Some(r#"{"REGION": "eu", "SCORE": 5}"#), 1)).expect("produce");
+    engine.produce("users", user("bob", Some(r#"{"REGION": "eu", "SCORE": 7}"#), 2)).expect("produce");
+    engine.produce("users", user("ann", Some(r#"{"REGION": "eu", "SCORE": 6}"#), 3)).expect("stays in eu: one change");
+    engine.produce("users", user("bob", Some(r#"{"REGION": "us", "SCORE": 7}"#), 4)).expect("moves to us: two changes");
+    engine.produce("users", user("ann", None, 5)).expect("deleted: retracted from eu");
+    engine.process().expect("process");
+    assert_eq!(engine.records(&repartition).len(), 6, "1 + 1 + 1 + 2 + 1 changes");
+    let out: Vec<(String, String)> = engine
+        .records("PER_REGION")
+        .iter()
+        .map(|r| {
+            (
+                String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).to_string(),
+                String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("eu", r#"{"N":1,"TOTAL":5}"#),
+        ("eu", r#"{"N":2,"TOTAL":12}"#),
+        ("eu", r#"{"N":2,"TOTAL":13}"#),
+        ("eu", r#"{"N":1,"TOTAL":6}"#),
+        ("us", r#"{"N":1,"TOTAL":7}"#),
+        ("eu", r#"{"N":0,"TOTAL":0}"#),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(out, expected);
+}

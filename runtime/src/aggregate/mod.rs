@@ -97,6 +97,26 @@ pub struct AggregateOperator {
     row_decoder: Decoder,
     /// The input row being processed (like Kafka Streams' record context).
     current_row: Option<usize>,
+    /// The input is table changes read back from a repartition topic (see
+    /// [`AggregateOperator::table_changes`]) rather than table rows.
+    change_input: bool,
+}
+
+/// One change of a group: the key, the new and/or old row's aggregate arguments.
+struct Change {
+    key: Vec<ScalarValue>,
+    new: Option<Vec<ScalarValue>>,
+    old: Option<Vec<ScalarValue>>,
+    timestamp: i64,
+    origin: usize,
+}
+
+/// Table changes for a repartition topic (Kafka Streams' `Change<old, new>`): a batch of
+/// `[group key columns, new arguments, old arguments, __NEW, __OLD, __ROWTIME]`, and per row
+/// the input row it came from.
+pub struct TableChanges {
+    pub batch: RecordBatch,
+    pub origin: Vec<usize>,
 }
 
 impl AggregateOperator {
@@ -137,6 +157,7 @@ impl AggregateOperator {
             groups: KeyValueStore::new(AGGREGATE_STORE),
             windows: WindowStore::new(AGGREGATE_STORE),
             source_rows: KeyValueStore::new(SOURCE_TABLE_STORE),
+            change_input: false,
             stream_time: i64::MIN,
             max_window_start: i64::MIN,
             late_records: 0,
@@ -209,6 +230,9 @@ impl AggregateOperator {
     /// tombstone, or for tables a row the WHERE rejects); `record_keys[i]`: the Kafka key of
     /// row `i`'s record (identifies table rows).
     pub fn on_batch(&mut self, batch: &RecordBatch, deleted: &[bool], record_keys: &[Option<&[u8]>]) -> RuntimeResult<AggregateOutput> {
+        if self.change_input {
+            return self.on_changes(batch);
+        }
         let columns = batch.columns().to_vec();
         let rows = self.converter.convert_columns(&columns[..self.key_count])?;
         let ts_col = batch.column(batch.num_columns() - 1).clone();
@@ -300,6 +324,135 @@ impl AggregateOperator {
         self.add_table_row(new_key, columns, row, timestamp, out)?;
         self.remember(record_key, deleted, columns, row);
         Ok(())
+    }
+
+    /// Takes table changes read back from the repartition topic instead of table rows.
+    pub fn read_changes(&mut self) {
+        self.change_input = true;
+    }
+
+    /// The schema of [`TableChanges`] batches (`__N`/`__O`-prefixed argument columns).
+    pub fn change_schema(&self) -> SchemaRef {
+        let fields = self.input_schema.fields();
+        let args = &fields[self.key_count..fields.len() - 1];
+        let mut out: Vec<Field> = fields[..self.key_count].iter().map(|f| f.as_ref().clone()).collect();
+        out.extend(args.iter().map(|f| Field::new(format!("__N{}", f.name()), f.data_type().clone(), true)));
+        out.extend(args.iter().map(|f| Field::new(format!("__O{}", f.name()), f.data_type().clone(), true)));
+        out.push(Field::new("__NEW", DataType::Boolean, false));
+        out.push(Field::new("__OLD", DataType::Boolean, false));
+        out.push(fields[fields.len() - 1].as_ref().clone());
+        Arc::new(Schema::new(out))
+    }
+
+    /// The first half of a table aggregation split at a repartition topic: turns table rows
+    /// into changes of groups, using the row each table key had before (kept here, with its
+    /// changelog). A row that stays in its group is one change (old and new); one that moves
+    /// is two (old for the former group, then new for the next); a delete is old only.
+    pub fn table_changes(&mut self, batch: &RecordBatch, deleted: &[bool], record_keys: &[Option<&[u8]>]) -> RuntimeResult<TableChanges> {
+        let columns = batch.columns().to_vec();
+        let width = columns.len();
+        let args = self.key_count..width - 1;
+        let nulls: Vec<ScalarValue> = columns[args.clone()].iter().map(|c| ScalarValue::try_from(c.data_type()).unwrap_or(ScalarValue::Null)).collect();
+        let mut rows: Vec<Change> = Vec::new();
+        let ts = columns[width - 1].clone();
+        let ts = ts.as_primitive_opt::<Int64Type>().ok_or_else(|| RuntimeError::Internal("event time is not BIGINT".into()))?;
+        for row in 0..batch.num_rows() {
+            let Some(record_key) = record_keys.get(row).copied().flatten() else { continue };
+            let timestamp = if ts.is_null(row) { 0 } else { ts.value(row) };
+            let scalars = |c: &ArrayRef| ScalarValue::try_from_array(c, row);
+            let new_key = columns[..self.key_count].iter().map(scalars).collect::<Result<Vec<_>, _>>()?;
+            let has_new = !deleted.get(row).copied().unwrap_or(false) && new_key.iter().all(|v| !v.is_null());
+            let new_args = columns[args.clone()].iter().map(scalars).collect::<Result<Vec<_>, _>>()?;
+            let previous = self.source_rows.remove(record_key);
+            if let Some(prev) = previous {
+                let old_key = prev.values[..self.key_count].to_vec();
+                let old_args = prev.values[args.clone()].to_vec();
+                if has_new && old_key == new_key {
+                    rows.push(Change { key: new_key, new: Some(new_args), old: Some(old_args), timestamp, origin: row });
+                    self.remember(record_key, false, &columns, row);
+                    continue;
+                }
+                rows.push(Change { key: old_key, new: None, old: Some(old_args), timestamp, origin: row });
+            }
+            if has_new {
+                rows.push(Change { key: new_key, new: Some(new_args), old: None, timestamp, origin: row });
+            }
+            self.remember(record_key, !has_new, &columns, row);
+        }
+        let schema = self.change_schema();
+        let mut out: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        let column = |values: Vec<ScalarValue>, t: &DataType| -> RuntimeResult<ArrayRef> {
+            if values.is_empty() {
+                return Ok(arrow::array::new_empty_array(t));
+            }
+            Ok(ScalarValue::iter_to_array(values)?)
+        };
+        for k in 0..self.key_count {
+            out.push(column(rows.iter().map(|r| r.key[k].clone()).collect(), schema.field(k).data_type())?);
+        }
+        let n_args = args.len();
+        for a in 0..n_args {
+            out.push(column(rows.iter().map(|r| r.new.as_ref().map_or_else(|| nulls[a].clone(), |v| v[a].clone())).collect(), schema.field(self.key_count + a).data_type())?);
+        }
+        for a in 0..n_args {
+            out.push(column(
+                rows.iter().map(|r| r.old.as_ref().map_or_else(|| nulls[a].clone(), |v| v[a].clone())).collect(),
+                schema.field(self.key_count + n_args + a).data_type(),
+            )?);
+        }
+        out.push(Arc::new(arrow::array::BooleanArray::from(rows.iter().map(|r| r.new.is_some()).collect::<Vec<_>>())));
+        out.push(Arc::new(arrow::array::BooleanArray::from(rows.iter().map(|r| r.old.is_some()).collect::<Vec<_>>())));
+        out.push(Arc::new(Int64Array::from(rows.iter().map(|r| r.timestamp).collect::<Vec<_>>())));
+        // Columns built from scalars may differ in nullability/type details: cast to the schema.
+        let out = out
+            .into_iter()
+            .zip(schema.fields())
+            .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c) } else { arrow::compute::cast(&c, f.data_type()) })
+            .collect::<Result<Vec<_>, _>>()?;
+        let batch = RecordBatch::try_new(schema, out)?;
+        Ok(TableChanges { batch, origin: rows.iter().map(|r| r.origin).collect() })
+    }
+
+    /// The second half: applies changes read back from the repartition topic to their group
+    /// (old retracted, new added) and emits the group once per change.
+    fn on_changes(&mut self, batch: &RecordBatch) -> RuntimeResult<AggregateOutput> {
+        let columns = batch.columns();
+        let width = columns.len();
+        let n_args = (width - self.key_count - 3) / 2;
+        let keys = &columns[..self.key_count];
+        let ts = columns[width - 1].clone();
+        let with_args = |args: &[ArrayRef]| -> Vec<ArrayRef> {
+            keys.iter().chain(args).chain(std::iter::once(&ts)).cloned().collect()
+        };
+        let new_columns = with_args(&columns[self.key_count..self.key_count + n_args]);
+        let old_columns = with_args(&columns[self.key_count + n_args..self.key_count + 2 * n_args]);
+        let has_new = columns[width - 3].as_boolean_opt().ok_or_else(|| RuntimeError::Internal("change flags are not BOOLEAN".into()))?.clone();
+        let has_old = columns[width - 2].as_boolean_opt().ok_or_else(|| RuntimeError::Internal("change flags are not BOOLEAN".into()))?.clone();
+        let ts = ts.as_primitive_opt::<Int64Type>().ok_or_else(|| RuntimeError::Internal("event time is not BIGINT".into()))?.clone();
+        let rows = self.converter.convert_columns(keys)?;
+        let mut out = Vec::new();
+        for row in 0..batch.num_rows() {
+            self.current_row = Some(row);
+            if keys.iter().any(|c| c.is_null(row)) {
+                continue;
+            }
+            let key = rows.row(row).as_ref().to_vec();
+            let mut state = match self.groups.remove(&key) {
+                Some(s) => s,
+                None => self.new_state()?,
+            };
+            if has_old.is_valid(row) && has_old.value(row) {
+                self.apply(&mut state, &old_columns, row, true)?;
+            }
+            if has_new.is_valid(row) && has_new.value(row) {
+                self.apply(&mut state, &new_columns, row, false)?;
+            }
+            state.timestamp = state.timestamp.max(if ts.is_null(row) { 0 } else { ts.value(row) });
+            self.emit(key.clone(), None, &mut state, &mut out)?;
+            self.groups.put(&key, state);
+        }
+        self.current_row = None;
+        self.finish(out)
     }
 
     fn remember(&mut self, record_key: &[u8], deleted: bool, columns: &[ArrayRef], row: usize) {
