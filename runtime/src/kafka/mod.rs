@@ -6,6 +6,8 @@
 //! land where ksqlDB would put them.
 
 pub mod command_log;
+mod held;
+mod merge;
 pub mod query;
 
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! batches, runs them through the compiled pipeline, produces the output and commits the
 //! input offsets only after every output record was acknowledged (at-least-once).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -22,138 +22,14 @@ use crate::processing_log;
 use crate::source::RecordError;
 use crate::topic::TopicRecord;
 
-/// Most records handed to the pipeline at once.
-const MAX_BATCH: usize = 32_768;
+pub use super::held::CommitPolicy;
+use super::held::{Counts, HeldResults, Released};
+use super::merge::{Batch, InputMerge, MAX_BATCH};
+
 /// How long a poll waits for the first record of a batch (also how soon a stop is noticed).
 const POLL_WAIT: Duration = Duration::from_millis(100);
-/// How long a query with several inputs waits for more records of an input partition that ran
-/// dry before it processes the other partitions' records without it (Kafka Streams'
-/// `max.task.idle.ms`; the broker's end offsets cannot tell, Tansu's lag behind).
-const MAX_IDLE: Duration = Duration::from_millis(250);
-/// How long it waits, after the assignment, for the first records of a partition.
-const MAX_START_WAIT: Duration = Duration::from_secs(3);
 /// Records a query with several inputs buffers for its merge; beyond it, it stops polling.
 const PENDING_LIMIT: usize = 2 * MAX_BATCH;
-
-/// When a query whose results coalesce (see [`Pipeline::coalesces_updates`]) emits them:
-/// Kafka Streams' record cache, flushed on commit. Other queries emit every batch.
-#[derive(Debug, Clone, Copy)]
-pub struct CommitPolicy {
-    /// `commit.interval.ms` (ksqlDB's default: 2000).
-    pub interval: Duration,
-    /// `cache.max.bytes.buffering` (default 10 MB): held results beyond it are emitted early.
-    pub max_bytes: usize,
-}
-
-impl CommitPolicy {
-    /// Reads `[ksql.streams.]commit.interval.ms` and `[ksql.streams.]cache.max.bytes.buffering`.
-    pub fn from_properties(properties: &std::collections::BTreeMap<String, String>) -> Self {
-        let get = |k: &str| {
-            properties.get(k).or_else(|| properties.get(&format!("ksql.streams.{k}"))).and_then(|v| v.trim().parse::<u64>().ok())
-        };
-        CommitPolicy {
-            interval: Duration::from_millis(get("commit.interval.ms").unwrap_or(2000)),
-            max_bytes: get("cache.max.bytes.buffering").map_or(10 * 1024 * 1024, |b| b as usize),
-        }
-    }
-}
-
-/// Results held back until the next commit, the last one per key (sink records by key,
-/// changelog records by topic and key), with the input offsets they account for.
-struct HeldResults {
-    policy: CommitPolicy,
-    since: Instant,
-    sink: Vec<Option<TopicRecord>>,
-    sink_index: HashMap<Option<Vec<u8>>, usize>,
-    internal: Vec<Option<(String, TopicRecord)>>,
-    internal_index: HashMap<(String, Option<Vec<u8>>), usize>,
-    offsets: HashMap<(usize, i32), i64>,
-    bytes: usize,
-    /// What these results account for.
-    counts: Counts,
-}
-
-/// Records a batch (or held results) accounts for, added to [`QueryStats`] once committed.
-#[derive(Debug, Default, Clone, Copy)]
-struct Counts {
-    /// Records of the query's sources.
-    source: u64,
-    /// Records read back from its repartition topics.
-    read_back: u64,
-    /// Rows written to its repartition topics.
-    repartitioned: u64,
-}
-
-impl Counts {
-    fn add(&mut self, other: Counts) {
-        self.source += other.source;
-        self.read_back += other.read_back;
-        self.repartitioned += other.repartitioned;
-    }
-}
-
-impl HeldResults {
-    fn new(policy: CommitPolicy) -> Self {
-        HeldResults {
-            policy,
-            since: Instant::now(),
-            sink: Vec::new(),
-            sink_index: HashMap::new(),
-            internal: Vec::new(),
-            internal_index: HashMap::new(),
-            offsets: HashMap::new(),
-            bytes: 0,
-            counts: Counts::default(),
-        }
-    }
-
-    fn size(record: &TopicRecord) -> usize {
-        record.key.as_ref().map_or(0, Vec::len) + record.value.as_ref().map_or(0, Vec::len) + 16
-    }
-
-    fn hold_sink(&mut self, record: TopicRecord) {
-        self.bytes += Self::size(&record);
-        if let Some(old) = self.sink_index.insert(record.key.clone(), self.sink.len()) {
-            self.sink[old] = None;
-        }
-        self.sink.push(Some(record));
-    }
-
-    fn hold_internal(&mut self, topic: String, record: TopicRecord) {
-        self.bytes += Self::size(&record);
-        if let Some(old) = self.internal_index.insert((topic.clone(), record.key.clone()), self.internal.len()) {
-            self.internal[old] = None;
-        }
-        self.internal.push(Some((topic, record)));
-    }
-
-    /// Whether the commit interval has passed or the held bytes exceed the cache.
-    fn due(&self) -> bool {
-        self.since.elapsed() >= self.policy.interval || self.bytes > self.policy.max_bytes
-    }
-
-    /// Takes the held records, in the order of their last update.
-    fn take(&mut self) -> Released {
-        self.since = Instant::now();
-        self.bytes = 0;
-        self.sink_index.clear();
-        self.internal_index.clear();
-        Released {
-            sink: std::mem::take(&mut self.sink).into_iter().flatten().collect(),
-            internal: std::mem::take(&mut self.internal).into_iter().flatten().collect(),
-            offsets: std::mem::take(&mut self.offsets),
-            counts: std::mem::take(&mut self.counts),
-        }
-    }
-}
-
-/// What [`HeldResults`] lets go at a commit.
-struct Released {
-    sink: Vec<TopicRecord>,
-    internal: Vec<(String, TopicRecord)>,
-    offsets: HashMap<(usize, i32), i64>,
-    counts: Counts,
-}
 
 /// What a running query reports about itself; read without stopping it.
 #[derive(Debug, Default)]
@@ -319,106 +195,6 @@ fn start_at_beginning(consumer: &QueryConsumer, topics: &[String]) -> RuntimeRes
         }
     }
     Ok(())
-}
-
-/// Orders the records of a query with several inputs by timestamp across its input partitions
-/// (each partition keeps its order), as Kafka Streams picks the partition with the smallest
-/// head timestamp: a stream-table join then sees the table as of each stream record's time,
-/// also when both topics have a backlog. A partition with nothing buffered holds the others
-/// back for [`MAX_IDLE`] after it ran dry ([`MAX_START_WAIT`] before its first record). The
-/// record's Kafka timestamp is used, not a `TIMESTAMP` column.
-#[derive(Default)]
-struct InputMerge {
-    partitions: Vec<PartitionQueue>,
-}
-
-/// Records of one assigned input partition not yet processed.
-struct PartitionQueue {
-    input: usize,
-    partition: i32,
-    records: VecDeque<TopicRecord>,
-    /// When the queue ran dry (or was assigned, before its first record).
-    dry_since: Instant,
-    /// Whether a record has arrived yet.
-    started: bool,
-}
-
-impl PartitionQueue {
-    /// Whether this queue, if empty, still holds the others back.
-    fn holds_back(&self, now: Instant) -> bool {
-        let wait = if self.started { MAX_IDLE } else { MAX_START_WAIT };
-        self.records.is_empty() && now.duration_since(self.dry_since) < wait
-    }
-}
-
-impl InputMerge {
-    /// The queue of (input, partition), added (empty, lag unknown) when first seen.
-    fn queue(&mut self, input: usize, partition: i32) -> &mut PartitionQueue {
-        let at = match self.partitions.iter().position(|q| q.input == input && q.partition == partition) {
-            Some(at) => at,
-            None => {
-                self.partitions.push(PartitionQueue {
-                    input,
-                    partition,
-                    records: VecDeque::new(),
-                    dry_since: Instant::now(),
-                    started: false,
-                });
-                self.partitions.len() - 1
-            }
-        };
-        &mut self.partitions[at]
-    }
-
-    fn push(&mut self, input: usize, record: TopicRecord) {
-        let queue = self.queue(input, record.partition);
-        queue.started = true;
-        queue.records.push_back(record);
-    }
-
-    fn buffered(&self) -> usize {
-        self.partitions.iter().map(|q| q.records.len()).sum()
-    }
-
-    /// Moves records into `batch` in timestamp order while no empty queue holds the others
-    /// back.
-    fn drain(&mut self, batch: &mut Batch) {
-        let now = Instant::now();
-        while batch.records.len() < MAX_BATCH {
-            if self.partitions.iter().any(|q| q.holds_back(now)) {
-                return;
-            }
-            let next = self
-                .partitions
-                .iter()
-                .enumerate()
-                .filter_map(|(at, q)| q.records.front().map(|r| (r.timestamp, at)))
-                .min();
-            let Some((_, at)) = next else { return };
-            let queue = &mut self.partitions[at];
-            let Some(record) = queue.records.pop_front() else { return };
-            batch.inputs.push(queue.input);
-            batch.records.push(record);
-            if queue.records.is_empty() {
-                queue.dry_since = now;
-            }
-        }
-    }
-}
-
-/// Records of one poll round, and the index of each one's input topic (kept apart so that runs
-/// of one input reach the pipeline as slices, without copying the records).
-#[derive(Default)]
-struct Batch {
-    inputs: Vec<usize>,
-    records: Vec<TopicRecord>,
-}
-
-impl Batch {
-    fn clear(&mut self) {
-        self.inputs.clear();
-        self.records.clear();
-    }
 }
 
 /// Per input and partition, the offset after the batch's last record there.
