@@ -919,6 +919,10 @@ impl Engine {
                     .ok_or_else(|| EngineError::statement(format!("Column name {name} does not exist.")))?;
                 to_arrow(&column.data_type)
             };
+            // VALUES are literals and expressions over them: a qualified column names no source.
+            if let Some(qualifier) = value_qualifier(value) {
+                return Err(EngineError::statement(format!("Failed to prepare statement: '{qualifier}' is not a valid stream/table name or alias.")));
+            }
             let expr = planner.plan(value, &empty)?;
             let physical = physical(&expr, &empty)?;
             let array = physical
@@ -1074,6 +1078,22 @@ impl Engine {
 }
 
 /// The id of the task that materializes the source table `name`.
+/// The qualifier of the first qualified column reference in `value`, if any (upper-cased
+/// unless quoted, as ksql identifiers are).
+fn value_qualifier(value: &datafusion::sql::sqlparser::ast::Expr) -> Option<String> {
+    let mut found = None;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(value, |e| {
+        if let datafusion::sql::sqlparser::ast::Expr::CompoundIdentifier(parts) = e {
+            if let Some(first) = parts.first().filter(|_| parts.len() >= 2) {
+                found = Some(if first.quote_style.is_some() { first.value.clone() } else { first.value.to_ascii_uppercase() });
+                return std::ops::ControlFlow::Break(());
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    found
+}
+
 fn source_table_task_id(name: &str) -> String {
     format!("CST_{name}")
 }

@@ -262,3 +262,12 @@ fn a_table_grouped_by_a_value_column_sends_its_changes_through_a_repartition_top
     .collect();
     assert_eq!(out, expected);
 }
+
+#[test]
+fn insert_values_refuses_column_references() {
+    let mut engine = Engine::new(BTreeMap::new());
+    engine.execute_sql("CREATE STREAM S (K STRING KEY, ID INT) WITH (kafka_topic='s', value_format='JSON');").expect("create");
+    let err = engine.execute_sql("INSERT INTO S (K, ID) VALUES (FOO.bar, 10);").expect_err("a column reference");
+    assert_eq!(err.message, "Failed to prepare statement: 'FOO' is not a valid stream/table name or alias.");
+    engine.execute_sql("INSERT INTO S (K, ID) VALUES ('a', 1 + 2);").expect("expressions over literals are fine");
+}
