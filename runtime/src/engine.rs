@@ -661,10 +661,7 @@ impl Engine {
                 self.topics.create_topic(&sink.topic, partitions)?;
                 let prefix = if *kind == SourceKind::Stream { "CSAS" } else { "CTAS" };
                 let id = format!("{prefix}_{name}_{}", self.catalog.next_query_number());
-                for topic in pipeline.set_query_id(self.service_id(), &id) {
-                    let like = pipeline.partitions_like(&topic).and_then(|t| self.topics.partitions(t));
-                    self.topics.create_topic(&topic, like.unwrap_or(partitions))?;
-                }
+                self.create_internal_topics(&mut pipeline, &id, partitions)?;
                 if *kind == SourceKind::Table {
                     // The table's rows are kept for pull queries.
                     let store = materialize::new_store(&sink)?;
@@ -720,10 +717,7 @@ impl Engine {
                 let mut pipeline = Pipeline::compile_with(&plan, &sink, &self.persistent_pipeline_options())?;
                 let id = format!("INSERTQUERY_{}", self.catalog.next_query_number());
                 let partitions = self.topics.partitions(&sink.topic).unwrap_or(1);
-                for topic in pipeline.set_query_id(self.service_id(), &id) {
-                    let like = pipeline.partitions_like(&topic).and_then(|t| self.topics.partitions(t));
-                    self.topics.create_topic(&topic, like.unwrap_or(partitions))?;
-                }
+                self.create_internal_topics(&mut pipeline, &id, partitions)?;
                 self.start_query(id.clone(), pipeline)?;
                 self.catalog.put_query(QueryDef {
                     id,
@@ -817,6 +811,16 @@ impl Engine {
 
     fn pipeline_options(&self) -> PipelineOptions {
         PipelineOptions::from_properties(&self.config.properties)
+    }
+
+    /// Names the query's internal topics and creates them: changelogs with `partitions`,
+    /// repartition topics with their join partner's count where they have one.
+    fn create_internal_topics(&mut self, pipeline: &mut Pipeline, id: &str, partitions: i32) -> Result<(), EngineError> {
+        for topic in pipeline.set_query_id(self.service_id(), id) {
+            let like = pipeline.partitions_like(&topic).and_then(|t| self.topics.partitions(t));
+            self.topics.create_topic(&topic, like.unwrap_or(partitions))?;
+        }
+        Ok(())
     }
 
     /// Options of persistent queries: these write internal topics the engine creates.
@@ -1077,7 +1081,6 @@ impl Engine {
     }
 }
 
-/// The id of the task that materializes the source table `name`.
 /// The qualifier of the first qualified column reference in `value`, if any (upper-cased
 /// unless quoted, as ksql identifiers are).
 fn value_qualifier(value: &datafusion::sql::sqlparser::ast::Expr) -> Option<String> {
@@ -1094,6 +1097,7 @@ fn value_qualifier(value: &datafusion::sql::sqlparser::ast::Expr) -> Option<Stri
     found
 }
 
+/// The id of the task that materializes the source table `name`.
 fn source_table_task_id(name: &str) -> String {
     format!("CST_{name}")
 }

@@ -87,9 +87,10 @@ impl PipelineOptions {
 #[derive(Debug, Default)]
 pub struct PipelineOutput {
     pub sink: Vec<TopicRecord>,
-    /// (internal topic, record): state changes for changelog topics and rows for the
-    /// repartition topic, each partitioned by its key.
+    /// (changelog topic, record): state changes, partitioned by key.
     pub internal: Vec<(String, TopicRecord)>,
+    /// (repartition topic, record): rows the query reads back, partitioned by their new key.
+    pub repartition: Vec<(String, TopicRecord)>,
 }
 
 /// Result rows of a transient query, for its client: the projected batch and, per row,
@@ -228,7 +229,8 @@ impl Pipeline {
     ) -> RuntimeResult<Self> {
         let mut compiler = Compiler {
             options,
-            persistent,
+            // Only a persistent query may write internal topics (the engine creates them).
+            repartition_topics: persistent && options.repartition_topics,
             inputs: Vec::new(),
             joins: Vec::new(),
             aggregate: None,
@@ -307,6 +309,11 @@ impl Pipeline {
     /// against each other; the others (a single source, a repartition topic) as they come.
     pub fn joins_input(&self, input: usize) -> bool {
         self.inputs.get(input).is_some_and(|i| matches!(i.branch.target, Target::Join(..)))
+    }
+
+    /// Whether input `input` reads back one of the query's repartition topics.
+    pub fn reads_back(&self, input: usize) -> bool {
+        self.inputs.get(input).is_some_and(|i| i.internal.is_some())
     }
 
     /// The query's repartition topics, read back from their start.
@@ -427,7 +434,7 @@ impl Pipeline {
                     topics.append(&sink.topic, None, record)?;
                 }
             }
-            for (topic, record) in out.internal {
+            for (topic, record) in out.internal.into_iter().chain(out.repartition) {
                 topics.append(&topic, None, record)?;
             }
         }
@@ -527,7 +534,7 @@ impl Pipeline {
         }
         if let Target::Repartition(r) = target {
             let repartition = self.repartitions.get(r).ok_or_else(|| RuntimeError::Internal(format!("no repartition topic {r}")))?;
-            let mut out = match self.aggregate.as_mut().filter(|_| repartition.table_changes) {
+            let repartitioned = match self.aggregate.as_mut().filter(|_| repartition.table_changes) {
                 Some(aggregate) => {
                     // Table rows are told apart by their key: a join's key after a join.
                     let keys: Vec<Option<&[u8]>> = match &flow.keys {
@@ -537,14 +544,13 @@ impl Pipeline {
                     let changes = aggregate.table_changes(&flow.batch, &flow.deleted, &keys)?;
                     let origin: Vec<usize> = changes.origin.iter().map(|&i| flow.origin[i]).collect();
                     let none = vec![false; origin.len()];
-                    let mut out = repartition.write(&changes.batch, &none, &origin, records, errors)?;
-                    out.extend(self.aggregate_changelog()?);
-                    out
+                    let rows = repartition.write(&changes.batch, &none, &origin, records, errors)?;
+                    changelog.extend(self.aggregate_changelog()?);
+                    rows
                 }
                 None => repartition.write(&flow.batch, &flow.deleted, &flow.origin, records, errors)?,
             };
-            changelog.append(&mut out);
-            return Ok(PipelineOutput { sink: Vec::new(), internal: changelog });
+            return Ok(PipelineOutput { sink: Vec::new(), internal: changelog, repartition: repartitioned });
         }
         let mut out = self.finish_top(flow, records, errors)?;
         changelog.append(&mut out.internal);
@@ -575,7 +581,7 @@ impl Pipeline {
                 // Like Kafka Streams, outputs carry the headers of the record they came from.
                 let headers: Vec<_> = origin.iter().map(|&r| records[r].headers.clone()).collect();
                 let keyless: Vec<bool> = origin.iter().map(|&r| !self.rekeyed && records[r].key.is_none()).collect();
-                Ok(PipelineOutput { sink: sink.write(&batch, &deleted, &keyless, &headers, errors)?, internal: Vec::new() })
+                Ok(PipelineOutput { sink: sink.write(&batch, &deleted, &keyless, &headers, errors)?, ..PipelineOutput::default() })
             }
             Output::Rows(held) => {
                 // A client sees changes, not records: on streams, records without a value
@@ -630,7 +636,7 @@ impl Pipeline {
                 Vec::new()
             }
         };
-        Ok(PipelineOutput { sink, internal: self.aggregate_changelog()? })
+        Ok(PipelineOutput { sink, internal: self.aggregate_changelog()?, repartition: Vec::new() })
     }
 
     /// The changelog records of the aggregate's store writes since the last call.
@@ -655,8 +661,8 @@ struct Compiler<'o> {
     aggregate: Option<AggregateOperator>,
     post_operators: Option<Vec<Operator>>,
     rekeyed: bool,
-    /// Compiling a persistent query (which may write internal topics).
-    persistent: bool,
+    /// Stateful steps that need rows moved to another partition write a repartition topic.
+    repartition_topics: bool,
     repartitions: Vec<RepartitionTopic>,
 }
 
@@ -684,7 +690,7 @@ impl Compiler<'_> {
                         operators.reverse();
                         self.post_operators = Some(std::mem::take(&mut operators));
                         self.rekeyed = true;
-                        if a.repartition && self.persistent && self.options.repartition_topics {
+                        if a.repartition && self.repartition_topics {
                             if let Some(kind) = self.compile_repartition(a)? {
                                 return Ok(kind);
                             }
@@ -788,7 +794,7 @@ impl Compiler<'_> {
             Side::Left => (&join.left, &join.left_key, &join.right, join.repartition.0, "left"),
             Side::Right => (&join.right, &join.right_key, &join.left, join.repartition.1, "right"),
         };
-        if !(repartition && self.persistent && self.options.repartition_topics) {
+        if !(repartition && self.repartition_topics) {
             self.compile_branch(plan, target)?;
             return Ok(());
         }

@@ -93,14 +93,12 @@ impl KafkaQuery {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(QueryStats::default());
         let held = pipeline.coalesces_updates().then(|| HeldResults::new(policy));
-        let repartition_topics = pipeline.repartition_topics();
         let worker = Worker {
             id: id.to_string(),
             config: config.clone(),
             rebalanced,
             held,
-            reads_back: topics.iter().map(|t| repartition_topics.contains(t)).collect(),
-            repartition_topics,
+            reads_back: (0..topics.len()).map(|i| pipeline.reads_back(i)).collect(),
             merge: InputMerge::default(),
             processed: HashMap::new(),
             merged: joined.iter().filter(|j| **j).count() > 1,
@@ -211,8 +209,6 @@ struct Worker {
     id: String,
     /// Results held until the next commit (queries whose results coalesce).
     held: Option<HeldResults>,
-    /// The query's repartition topics: their records are rows, never coalesced.
-    repartition_topics: Vec<String>,
     /// Per input: whether it reads a repartition topic back.
     reads_back: Vec<bool>,
     merge: InputMerge,
@@ -391,6 +387,7 @@ impl Worker {
             let mut out = self.pipeline.process_input(input, &batch.records[start..end], errors)?;
             outputs.sink.append(&mut out.sink);
             outputs.internal.append(&mut out.internal);
+            outputs.repartition.append(&mut out.repartition);
             start = end;
         }
         if !errors.is_empty() {
@@ -406,16 +403,15 @@ impl Worker {
         }
         self.stats.state_entries.store(self.pipeline.state_entries() as u64, Ordering::Relaxed);
         let read_back = batch.inputs.iter().filter(|&&i| self.reads_back.get(i).copied().unwrap_or(false)).count() as u64;
-        let repartitioned = outputs.internal.iter().filter(|(t, _)| self.repartition_topics.contains(t)).count() as u64;
+        let repartitioned = outputs.repartition.len() as u64;
         let counts = Counts { source: len as u64 - read_back, read_back, repartitioned };
         if let Some(held) = self.held.as_mut() {
             // Rows for the repartition topic go now; results wait for the commit, coalesced.
+            for (topic, record) in &outputs.repartition {
+                send(&self.producer, topic, None, record)?;
+            }
             for (topic, record) in outputs.internal {
-                if self.repartition_topics.contains(&topic) {
-                    send(&self.producer, &topic, None, &record)?;
-                } else {
-                    held.hold_internal(topic, record);
-                }
+                held.hold_internal(topic, record);
             }
             for record in outputs.sink {
                 held.hold_sink(record);
@@ -431,7 +427,7 @@ impl Worker {
         for record in &outputs.sink {
             send(&self.producer, &sink, None, record)?;
         }
-        for (topic, record) in &outputs.internal {
+        for (topic, record) in outputs.internal.iter().chain(&outputs.repartition) {
             send(&self.producer, topic, None, record)?;
         }
         flush(&self.producer)?;
