@@ -5,7 +5,12 @@ use std::collections::BTreeMap;
 use runnel_runtime::{Engine, TopicRecord};
 
 fn record(key: &str, value: &str, timestamp: i64) -> TopicRecord {
-    TopicRecord { key: Some(key.as_bytes().to_vec()), value: Some(value.as_bytes().to_vec()), timestamp, ..Default::default() }
+    keyed(key.as_bytes(), Some(value), timestamp)
+}
+
+/// A record with these key bytes and value (`None`: a tombstone).
+fn keyed(key: &[u8], value: Option<&str>, timestamp: i64) -> TopicRecord {
+    TopicRecord { key: Some(key.to_vec()), value: value.map(|v| v.as_bytes().to_vec()), timestamp, ..Default::default() }
 }
 
 #[test]
@@ -125,18 +130,8 @@ fn a_stream_joined_on_a_value_column_goes_through_a_repartition_topic_keyed_like
     engine.execute_sql("CREATE STREAM ENRICHED AS SELECT ITEMS.ID AS ITEM, ORDERS.ID AS ORDER_ID, QTY, NAME FROM ORDERS JOIN ITEMS ON ORDERS.ITEM = ITEMS.ID;").expect("csas: the stream is repartitioned, so the counts need not match");
     let repartition = engine.topic_names().into_iter().find(|t| t.ends_with("-Join-left-repartition")).expect("the stream side is repartitioned");
     assert_eq!(engine.topic_partitions(&repartition), Some(3), "co-partitioned with the table");
-    let item = |id: i32, name: &str, ts: i64| TopicRecord {
-        key: Some(id.to_be_bytes().to_vec()),
-        value: Some(format!(r#"{{"NAME": "{name}"}}"#).into_bytes()),
-        timestamp: ts,
-        ..Default::default()
-    };
-    let order = |id: i32, item: i32, ts: i64| TopicRecord {
-        key: Some(id.to_be_bytes().to_vec()),
-        value: Some(format!(r#"{{"ITEM": {item}, "QTY": 1}}"#).into_bytes()),
-        timestamp: ts,
-        ..Default::default()
-    };
+    let item = |id: i32, name: &str, ts: i64| keyed(&id.to_be_bytes(), Some(&format!(r#"{{"NAME": "{name}"}}"#)), ts);
+    let order = |id: i32, item: i32, ts: i64| keyed(&id.to_be_bytes(), Some(&format!(r#"{{"ITEM": {item}, "QTY": 1}}"#)), ts);
     engine.produce("items", item(7, "pen", 1)).expect("produce");
     engine.produce("orders", order(100, 7, 2)).expect("produce");
     // Renamed after the order: the order still joins the name it had then.
@@ -176,10 +171,10 @@ fn a_stream_keyed_in_another_format_than_its_table_is_repartitioned_in_the_table
     let ids = ["a", "b", "c", "d", "e", "f"];
     for id in ids {
         let key = format!("\"{id}\"").into_bytes();
-        engine.produce("t", TopicRecord { key: Some(key), value: Some(br#"{"W": 1}"#.to_vec()), timestamp: 1, ..Default::default() }).expect("produce");
+        engine.produce("t", keyed(&key, Some(r#"{"W": 1}"#), 1)).expect("produce");
     }
     for id in ids {
-        engine.produce("s", TopicRecord { key: Some(id.as_bytes().to_vec()), value: Some(br#"{"V": 2}"#.to_vec()), timestamp: 2, ..Default::default() }).expect("produce");
+        engine.produce("s", keyed(id.as_bytes(), Some(r#"{"V": 2}"#), 2)).expect("produce");
     }
     engine.process().expect("process");
     let table = engine.records("t");
@@ -199,15 +194,9 @@ fn a_table_keyed_in_another_format_than_its_partner_is_repartitioned_with_its_de
     engine.execute_sql("CREATE TABLE R (ID STRING PRIMARY KEY, W INT) WITH (kafka_topic='r', key_format='JSON', value_format='JSON', PARTITIONS=4);").expect("create");
     engine.execute_sql("CREATE TABLE J AS SELECT L.ID, V, W FROM L JOIN R ON L.ID = R.ID;").expect("ctas");
     let repartition = engine.topic_names().into_iter().find(|t| t.ends_with("-Join-right-repartition")).expect("the right table is repartitioned");
-    let record = |key: &[u8], value: Option<&str>, ts: i64| TopicRecord {
-        key: Some(key.to_vec()),
-        value: value.map(|v| v.as_bytes().to_vec()),
-        timestamp: ts,
-        ..Default::default()
-    };
-    engine.produce("l", record(b"a", Some(r#"{"V": 1}"#), 1)).expect("produce");
-    engine.produce("r", record(br#""a""#, Some(r#"{"W": 2}"#), 2)).expect("produce");
-    engine.produce("r", record(br#""a""#, None, 3)).expect("produce a delete");
+    engine.produce("l", keyed(b"a", Some(r#"{"V": 1}"#), 1)).expect("produce");
+    engine.produce("r", keyed(br#""a""#, Some(r#"{"W": 2}"#), 2)).expect("produce");
+    engine.produce("r", keyed(br#""a""#, None, 3)).expect("produce a delete");
     engine.process().expect("process");
     let moved = engine.records(&repartition);
     assert_eq!(moved.len(), 2, "the row and its delete");
@@ -226,12 +215,7 @@ fn a_table_grouped_by_a_value_column_sends_its_changes_through_a_repartition_top
     engine.execute_sql("CREATE TABLE USERS (ID STRING PRIMARY KEY, REGION STRING, SCORE INT) WITH (kafka_topic='users', value_format='JSON', PARTITIONS=2);").expect("create");
     engine.execute_sql("CREATE TABLE PER_REGION AS SELECT REGION, COUNT(*) AS N, SUM(SCORE) AS TOTAL FROM USERS GROUP BY REGION;").expect("ctas");
     let repartition = engine.topic_names().into_iter().find(|t| t.ends_with("-Aggregate-GroupBy-repartition")).expect("a repartition topic");
-    let user = |id: &str, value: Option<&str>, ts: i64| TopicRecord {
-        key: Some(id.as_bytes().to_vec()),
-        value: value.map(|v| v.as_bytes().to_vec()),
-        timestamp: ts,
-        ..Default::default()
-    };
+    let user = |id: &str, value: Option<&str>, ts: i64| keyed(id.as_bytes(), value, ts);
     engine.produce("users", user("ann", Some(r#"{"REGION": "eu", "SCORE": 5}"#), 1)).expect("produce");
     engine.produce("users", user("bob", Some(r#"{"REGION": "eu", "SCORE": 7}"#), 2)).expect("produce");
     engine.produce("users", user("ann", Some(r#"{"REGION": "eu", "SCORE": 6}"#), 3)).expect("stays in eu: one change");

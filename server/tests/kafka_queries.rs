@@ -147,16 +147,6 @@ async fn aggregate_state_is_restored_from_its_changelog_after_restart() {
     tokio::task::spawn_blocking(move || {
         const DDL: &str = "CREATE STREAM CLICKS (USER STRING KEY, PAGE STRING) WITH (kafka_topic='clicks', value_format='JSON', partitions=2);";
         const CTAS: &str = "CREATE TABLE PER_USER AS SELECT USER, COUNT(*) AS N FROM CLICKS GROUP BY USER;";
-        let latest = |records: &[TopicRecord]| {
-            let mut by_key = BTreeMap::new();
-            for r in records {
-                by_key.insert(
-                    String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).to_string(),
-                    String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).to_string(),
-                );
-            }
-            by_key
-        };
         let mut engine = Engine::with_kafka(properties(), config.clone()).expect("engine connects");
         engine.execute_sql(DDL).expect("create stream");
         engine.execute_sql(CTAS).expect("ctas");
@@ -165,9 +155,9 @@ async fn aggregate_state_is_restored_from_its_changelog_after_restart() {
         }
         // Updates are coalesced per key per batch, so the number of records varies; the
         // latest value per key does not.
-        let counted = |n: &'static str| move |records: &[TopicRecord]| latest(records).get("ann").map(String::as_str) == Some(n);
+        let counted = |n: &'static str| move |records: &[TopicRecord]| latest_by_key(records).get("ann").map(String::as_str) == Some(n);
         let out = await_until(&engine, "PER_USER", counted(r#"{"N":2}"#));
-        assert_eq!(latest(&out).get("ann").map(String::as_str), Some(r#"{"N":2}"#));
+        assert_eq!(latest_by_key(&out).get("ann").map(String::as_str), Some(r#"{"N":2}"#));
         drop(engine);
 
         let mut engine = Engine::with_kafka(properties(), config).expect("engine reconnects");
@@ -175,7 +165,7 @@ async fn aggregate_state_is_restored_from_its_changelog_after_restart() {
         engine.execute_sql(CTAS).expect("ctas again");
         engine.produce("clicks", record("ann", r#"{"page": "cart"}"#, 2)).expect("produce");
         let out = await_until(&engine, "PER_USER", counted(r#"{"N":3}"#));
-        let latest = latest(&out);
+        let latest = latest_by_key(&out);
         assert_eq!(latest.get("ann").map(String::as_str), Some(r#"{"N":3}"#), "the count continues from the restored state");
         assert_eq!(latest.get("bob").map(String::as_str), Some(r#"{"N":1}"#));
     })
@@ -234,6 +224,17 @@ fn latest_by_key(records: &[TopicRecord]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Waits until each of `servers` holds `each` input partitions of query `id`: the consumer
+/// group has settled (fails at `deadline`).
+fn await_assignment(servers: &[&Engine], id: &str, each: u64, deadline: Instant) {
+    let assigned = |engine: &Engine| engine.query_stats(id).map_or(0, |s| s.assigned_partitions.load(std::sync::atomic::Ordering::Relaxed));
+    while servers.iter().any(|engine| assigned(engine) != each) {
+        let held: Vec<u64> = servers.iter().map(|engine| assigned(engine)).collect();
+        assert!(Instant::now() < deadline, "each server should hold {each} partitions of {id}, they hold {held:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Two servers run the same grouped query (same consumer group), so each consumes some of
 /// the source's partitions. Grouping by a value column sends every row through the query's
 /// repartition topic to its group's partition, so each group is counted by one server from
@@ -257,42 +258,31 @@ async fn servers_sharing_a_grouped_query_count_each_group_once_through_the_repar
         second.execute_sql(CTAS).expect("same query on the second server");
 
         // Once the group gave each server its share of the source and repartition
-        // partitions, users spread over both partitions click pages. (State is restored when
-        // a query starts, not when a rebalance moves partitions: see docs/architecture.md.)
-        let stat = |engine: &Engine, read: fn(&runnel_runtime::kafka::query::QueryStats) -> u64| engine.query_stats("CTAS_HITS_0").map_or(0, |s| read(&s));
-        let assigned = |s: &runnel_runtime::kafka::query::QueryStats| s.assigned_partitions.load(std::sync::atomic::Ordering::Relaxed);
-        let consumed = |s: &runnel_runtime::kafka::query::QueryStats| s.consumed.load(std::sync::atomic::Ordering::Relaxed);
+        // partitions (2 + 2), users spread over both partitions click pages.
+        let consumed = |engine: &Engine| engine.query_stats("CTAS_HITS_0").map_or(0, |s| s.consumed.load(std::sync::atomic::Ordering::Relaxed));
         let deadline = Instant::now() + Duration::from_secs(60);
-        while stat(&first, assigned) != 2 || stat(&second, assigned) != 2 {
-            assert!(Instant::now() < deadline, "the group should split 4 partitions: {} and {}", stat(&first, assigned), stat(&second, assigned));
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        await_assignment(&[&first, &second], "CTAS_HITS_0", 2, deadline);
         let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+        let click = |engine: &mut Engine, totals: &mut BTreeMap<String, u64>, clicks: std::ops::Range<u64>| {
+            for click in clicks {
+                let user = format!("user{}", click % 7);
+                let page = format!("page{}", click % 3);
+                engine.produce("clicks", record(&user, &format!(r#"{{"page": "{page}"}}"#), click as i64)).expect("produce");
+                *totals.entry(page).or_default() += 1;
+            }
+        };
         let clicks = 60u64;
-        for click in 0..clicks {
-            let user = format!("user{}", click % 7);
-            let page = format!("page{}", click % 3);
-            first.produce("clicks", record(&user, &format!(r#"{{"page": "{page}"}}"#), click as i64)).expect("produce");
-            *totals.entry(page).or_default() += 1;
-        }
+        click(&mut first, &mut totals, 0..clicks);
         let expected: BTreeMap<String, String> = totals.iter().map(|(page, n)| (page.clone(), format!(r#"{{"N":{n}}}"#))).collect();
         let out = await_until(&first, "HITS", |records| latest_by_key(records) == expected);
         assert_eq!(latest_by_key(&out), expected, "every group counted once, from all of its rows, over {clicks} clicks");
-        assert!(stat(&first, consumed) > 0 && stat(&second, consumed) > 0, "both servers took part");
+        assert!(consumed(&first) > 0 && consumed(&second) > 0, "both servers took part");
 
         // The second server leaves: the first takes over its partitions and, with them, the
         // state the second built (from the changelog), and counts on from there.
         drop(second);
-        while stat(&first, assigned) != 4 {
-            assert!(Instant::now() < deadline + Duration::from_secs(60), "the first server should take every partition");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        for click in clicks..2 * clicks {
-            let user = format!("user{}", click % 7);
-            let page = format!("page{}", click % 3);
-            first.produce("clicks", record(&user, &format!(r#"{{"page": "{page}"}}"#), click as i64)).expect("produce");
-            *totals.entry(page).or_default() += 1;
-        }
+        await_assignment(&[&first], "CTAS_HITS_0", 4, deadline + Duration::from_secs(60));
+        click(&mut first, &mut totals, clicks..2 * clicks);
         let expected: BTreeMap<String, String> = totals.iter().map(|(page, n)| (page.clone(), format!(r#"{{"N":{n}}}"#))).collect();
         let out = await_until(&first, "HITS", |records| latest_by_key(records) == expected);
         assert_eq!(latest_by_key(&out), expected, "counts continue from the state the second server left");
@@ -357,15 +347,8 @@ async fn servers_sharing_a_join_meet_each_order_with_its_item_through_the_repart
         for sql in [ORDERS, ITEMS, CSAS] {
             second.execute_sql(sql).expect("same statements on the second server");
         }
-        let assigned = |engine: &Engine| {
-            engine.query_stats("CSAS_ENRICHED_0").map_or(0, |s| s.assigned_partitions.load(std::sync::atomic::Ordering::Relaxed))
-        };
         // Orders, items and the repartition topic: 6 partitions, 3 each.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while assigned(&first) != 3 || assigned(&second) != 3 {
-            assert!(Instant::now() < deadline, "the group should split 6 partitions: {} and {}", assigned(&first), assigned(&second));
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        await_assignment(&[&first, &second], "CSAS_ENRICHED_0", 3, Instant::now() + Duration::from_secs(60));
         // Items written once each server holds its partitions: each server's table holds
         // only its half. Orders come after their items (a join reads items as of its time).
         for i in 0..8 {
